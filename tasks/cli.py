@@ -16,7 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Prune, quantize, gate and publish Keras models.")
 data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Register new data (emits an Airflow asset event).")
 app.add_typer(data_app, name="data")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
@@ -109,6 +109,13 @@ def run(
     out.print(f"run {rid}: {'PASSED' if outcome.passed else 'REJECTED'} -> {where}", highlight=False)
     if outcome.error is not None:
         raise _fail(outcome.error)
+
+
+# Sub-commands that live in their own modules (store audit/promotion, reports).
+from tasks import cli_report, cli_store  # noqa: E402
+
+cli_store.register(app)
+cli_report.register(app)
 
 
 def main() -> None:
