@@ -51,6 +51,7 @@ def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
     """Build the configured (or kind-default) model and train it with seeds fixed."""
     spec = cfg.builder or DEFAULT_BUILDERS[data.kind]
     builder = resolve_builder(spec)
+    keras.backend.clear_session()  # auto-generated layer names end up in the files: keep them stable
     set_seed(cfg.seed)
     model = builder(data.input_shape, data.num_classes)
     if not isinstance(model, keras.Model):

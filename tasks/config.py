@@ -63,7 +63,7 @@ class PruneConfig(_Frozen):
     layers: tuple[str, ...] | None = Field(None, description="layer names to prune; None = every prunable layer")
     epochs: int = Field(2, ge=1, le=1000)
     batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    learning_rate: float = Field(1e-3, gt=0, lt=1)
     sparsity_tolerance: float = Field(0.01, ge=0, lt=1, description="allowed shortfall below final_sparsity")
 
     @model_validator(mode="after")

@@ -14,9 +14,9 @@ Builder = Callable[[tuple[int, ...], int], Any]
 
 
 def _image_input(input_shape: tuple[int, ...]) -> list[Any]:
-    layers: list[Any] = [keras.layers.InputLayer(input_shape=input_shape)]
+    layers: list[Any] = [keras.layers.InputLayer(input_shape=input_shape, name="input")]
     if len(input_shape) == 2:
-        layers.append(keras.layers.Reshape((*input_shape, 1)))
+        layers.append(keras.layers.Reshape((*input_shape, 1), name="reshape"))
     return layers
 
 
@@ -26,7 +26,7 @@ def small_cnn(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
         [
             *_image_input(input_shape),
             keras.layers.Conv2D(32, 3, activation="relu", name="conv"),
-            keras.layers.Flatten(),
+            keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(128, activation="relu", name="dense"),
             keras.layers.Dense(num_classes, name="logits"),
         ],
@@ -40,8 +40,8 @@ def tutorial_cnn(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
         [
             *_image_input(input_shape),
             keras.layers.Conv2D(12, 3, activation="relu", name="conv"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
+            keras.layers.MaxPooling2D(2, name="pool"),
+            keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(num_classes, name="logits"),
         ],
         name="tutorial_cnn",
@@ -52,7 +52,7 @@ def mlp(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
     """Default for tabular features: two hidden ReLU layers."""
     return keras.Sequential(
         [
-            keras.layers.InputLayer(input_shape=input_shape),
+            keras.layers.InputLayer(input_shape=input_shape, name="input"),
             keras.layers.Dense(128, activation="relu", name="hidden1"),
             keras.layers.Dense(64, activation="relu", name="hidden2"),
             keras.layers.Dense(num_classes, name="logits"),

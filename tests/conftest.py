@@ -1,0 +1,58 @@
+"""Shared fixtures. TF must see TF_USE_LEGACY_KERAS=1 before its first import (tfmot needs Keras 2)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tasks.config import PipelineConfig, build_config
+
+FAST: dict[str, Any] = {
+    "model": {"epochs": 4},
+    "prune": {"epochs": 2},
+    "convert": {"variants": ["dynamic_range", "int8"], "latency_runs": 5},
+    "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3.0},
+}
+
+
+def fast_config(**sections: dict[str, Any]) -> PipelineConfig:
+    """A quick config for tests: few epochs, two TFLite variants, loose-but-real gates."""
+    raw = {k: dict(v) for k, v in FAST.items()}
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    return build_config(raw)
+
+
+@pytest.fixture
+def fast_cfg() -> PipelineConfig:
+    return fast_config()
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from tasks.data import load_digits_default
+
+    raw = load_digits_default()
+    return raw.x.copy(), raw.y.copy()
+
+
+@pytest.fixture
+def digits_npz(tmp_path: Path) -> Path:
+    x, y = digits_arrays()
+    p = tmp_path / "digits.npz"
+    p.write_bytes(npz_bytes(x=x, y=y))
+    return p

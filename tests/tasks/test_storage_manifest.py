@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks import layout as L
+from tasks.errors import ConfigError, StoreError
+from tasks.manifest import build_manifest, dumps, schema_problems
+from tasks.publish import read_champion, set_champion
+from tasks.storage import LocalStore, PreconditionFailed, open_store, parse_s3_uri
+
+
+def test_local_store_roundtrip_and_listing(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path)
+    s.put("a/b/c.bin", b"123")
+    s.put("a/d.json", b"{}")
+    assert s.get("a/b/c.bin") == b"123" and s.exists("a/d.json") and not s.exists("a/x")
+    assert s.list("a/") == ["a/b/c.bin", "a/d.json"]
+    s.delete_prefix("a/b")
+    assert s.list("a/") == ["a/d.json"]
+    with pytest.raises(StoreError):
+        s.get("nope")
+    with pytest.raises(StoreError):
+        s.put("../escape", b"")
+
+
+def test_conditional_writes(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path)
+    etag = s.put_if("k.json", b"1", if_match=None, if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        s.put_if("k.json", b"2", if_match=None, if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        s.put_if("k.json", b"2", if_match="stale", if_none_match=False)
+    s.put_if("k.json", b"2", if_match=etag, if_none_match=False)
+    assert s.get("k.json") == b"2" and len(s.versions("k.json")) == 2
+
+
+def test_run_layout_and_ids() -> None:
+    lay = L.RunLayout("r1")
+    assert lay.run(L.MANIFEST) == "runs/r1/manifest.json" and lay.staging(L.SPLITS) == "staging/r1/data/splits.npz"
+    assert L.sanitize_run_id("manual__2026-11-21T05:00:00+00:00") == "manual__2026-11-21T05_00_00_00_00"
+    with pytest.raises(ValueError):
+        L.RunLayout("../x")
+
+
+def test_store_uris() -> None:
+    assert parse_s3_uri("s3://b/p/q/") == ("b", "p/q")
+    with pytest.raises(ConfigError):
+        open_store("gs://bucket")
+
+
+def _publish_fake_run(store: LocalStore, run_id: str, status: str = "passed") -> None:
+    m = build_manifest(run_id=run_id, status=status, files={"a.txt": b"a"}, config={}, dataset={}, timings={},
+                       gates_passed=status == "passed", deployable={"accuracy": 0.9, "gzip_bytes": 10},
+                       champion_compared=None, commit=None)
+    store.put(f"runs/{run_id}/a.txt", b"a")
+    store.put(f"runs/{run_id}/manifest.json", dumps(m))
+
+
+def test_manifest_schema() -> None:
+    m = build_manifest(run_id="r", status="passed", files={"x": b"abc"}, config={}, dataset={}, timings={},
+                       gates_passed=True, deployable=None, champion_compared=None, commit=None)
+    assert schema_problems(m) == [] and m["files"]["x"]["bytes"] == 3
+    assert "missing key 'files'" in schema_problems({k: v for k, v in m.items() if k != "files"})
+    assert json.loads(dumps(m)) == m
+
+
+def test_champion_promotion_is_conditional_and_recorded(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    _publish_fake_run(store, "r1")
+    _publish_fake_run(store, "r2")
+    _publish_fake_run(store, "bad", status="rejected")
+    set_champion(store, "r1", action="promote", by="t", expected_etag=None)
+    first = read_champion(store)
+    assert first is not None and first.run_id == "r1"
+    with pytest.raises(PreconditionFailed):  # a second "first champion" loses
+        set_champion(store, "r2", action="promote", by="t", expected_etag=None)
+    with pytest.raises(StoreError, match="did not pass"):
+        set_champion(store, "bad", action="promote", by="t", expected_etag=first.etag)
+    with pytest.raises(StoreError, match="incomplete"):
+        set_champion(store, "ghost", action="promote", by="t", expected_etag=first.etag)
+    set_champion(store, "r2", action="promote", by="t", expected_etag=first.etag)
+    pointer = read_champion(store)
+    assert pointer is not None and pointer.run_id == "r2" and pointer.pointer["previous"] == "r1"
+    assert [json.loads(store.get(k))["run_id"] for k in store.list("champions/")] == ["r1", "r2"]
