@@ -65,6 +65,7 @@ class PruneConfig(_Frozen):
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0, lt=1)
     sparsity_tolerance: float = Field(0.01, ge=0, lt=1, description="allowed shortfall below final_sparsity")
+    seed: int = 42
 
     @model_validator(mode="after")
     def _steps(self) -> PruneConfig:

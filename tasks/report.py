@@ -30,8 +30,14 @@ if TYPE_CHECKING:
 
 Record = Mapping[str, Any]
 
-# Where `shears report` writes the trend page inside a store (a derived file: safe to overwrite).
-TREND_REPORT = "reports/trend.html"
+# Where `shears report` writes inside a store: derived pages, safe to overwrite, outside run folders.
+REPORTS_DIR = "reports"
+TREND_REPORT = f"{REPORTS_DIR}/trend.html"
+
+
+def run_report_key(run_id: str) -> str:
+    return f"{REPORTS_DIR}/runs/{run_id}.html"
+
 
 PASS_COLOR = "#1a7f37"
 FAIL_COLOR = "#cf222e"
@@ -123,7 +129,7 @@ def records_from_files(
     champion_compared: str | None = None,
     created_at: str | None = None,
 ) -> RunRecords:
-    """RunRecords from a run's files (name -> bytes) plus lineage; what step_publish has before the manifest."""
+    """RunRecords from files (name -> bytes) plus lineage: what step_publish holds before the manifest."""
 
     def rec(name: str) -> dict[str, Any] | None:
         return _dict_or_none(_json_or_none(files.get(name)))
@@ -163,7 +169,17 @@ def load_run_records(store: Store, prefix: str) -> RunRecords:
     prefix = prefix.strip("/")
     run_id = prefix.rsplit("/", 1)[-1]
     present = set(store.list(prefix + "/"))
-    names = (L.METRICS, L.GATES, L.SPARSITY, L.PRUNE_REC, L.VALIDATION, L.LATENCY, L.CONFIG, L.FAILURE, L.MANIFEST)
+    names = (
+        L.METRICS,
+        L.GATES,
+        L.SPARSITY,
+        L.PRUNE_REC,
+        L.VALIDATION,
+        L.LATENCY,
+        L.CONFIG,
+        L.FAILURE,
+        L.MANIFEST,
+    )
     files = {n: store.get(f"{prefix}/{n}") for n in names if f"{prefix}/{n}" in present}
     manifest = _dict_or_none(_json_or_none(files.get(L.MANIFEST))) or {}
     gates = _dict_or_none(_json_or_none(files.get(L.GATES)))
@@ -171,8 +187,11 @@ def load_run_records(store: Store, prefix: str) -> RunRecords:
     validation = _dict_or_none(_json_or_none(files.get(L.VALIDATION)))
     dataset = _dict_or_none(manifest.get("dataset"))
     if dataset is None and validation is not None:
-        dataset = {"name": validation.get("dataset"), "sha256": validation.get("dataset_sha256"),
-                   "rows": validation.get("rows")}
+        dataset = {
+            "name": validation.get("dataset"),
+            "sha256": validation.get("dataset_sha256"),
+            "rows": validation.get("rows"),
+        }
     if L.CONFIG not in files and isinstance(manifest.get("config"), dict):
         files[L.CONFIG] = json.dumps(manifest["config"]).encode()
     return records_from_files(
@@ -207,7 +226,7 @@ def _champions(store: Store) -> tuple[str | None, dict[str, list[int]]]:
 
 
 def load_trend_entries(store: Store, last: int | None = None) -> list[TrendEntry]:
-    """The last `last` runs (oldest first) from runs/*/manifest.json and rejected/*/{manifest,failure}.json."""
+    """The newest `last` runs, oldest first: runs/*/manifest.json, rejected/*/{manifest,failure}.json."""
     found: dict[tuple[str, str], set[str]] = {}
     for top in ("runs/", "rejected/"):
         for key in store.list(top):
@@ -220,8 +239,12 @@ def load_trend_entries(store: Store, last: int | None = None) -> list[TrendEntry
         name = L.MANIFEST if L.MANIFEST in names else L.FAILURE
         rec = _dict_or_none(_json_or_none(store.get(f"{folder}/{run_id}/{name}"))) or {}
         if name == L.FAILURE:
-            rec = {"status": "failed", "created_at": rec.get("at", ""), "reason": rec.get("reason"),
-                   "stage": rec.get("stage")}
+            rec = {
+                "status": "failed",
+                "created_at": rec.get("at", ""),
+                "reason": rec.get("reason"),
+                "stage": rec.get("stage"),
+            }
         rows.append((str(rec.get("created_at") or ""), folder, run_id, rec))
     rows.sort(key=lambda r: (r[0], r[2]))
     if last is not None:
@@ -234,20 +257,24 @@ def load_trend_entries(store: Store, last: int | None = None) -> list[TrendEntry
         if status == "failed" and rec.get("stage"):
             reason = f"stopped at {rec['stage']}: {reason}"
         elif status == "rejected" and store.exists(f"{folder}/{run_id}/{L.GATES}"):
-            reason = (_dict_or_none(_json_or_none(store.get(f"{folder}/{run_id}/{L.GATES}"))) or {}).get("summary")
+            reason = (_dict_or_none(_json_or_none(store.get(f"{folder}/{run_id}/{L.GATES}"))) or {}).get(
+                "summary"
+            )
         files = _dict_or_none(rec.get("files")) or {}
-        out.append(TrendEntry(
-            run_id=run_id,
-            status=status,
-            created_at=created_at,
-            deployable=dep.get("name"),
-            accuracy=float(dep["accuracy"]) if isinstance(dep.get("accuracy"), int | float) else None,
-            gzip_bytes=int(dep["gzip_bytes"]) if isinstance(dep.get("gzip_bytes"), int | float) else None,
-            champion_seqs=tuple(sorted(seqs.get(run_id, []))) if folder == "runs" else (),
-            current_champion=folder == "runs" and run_id == current,
-            reason=str(reason) if reason else None,
-            report_key=f"{folder}/{run_id}/{L.REPORT}" if L.REPORT in files else None,
-        ))
+        out.append(
+            TrendEntry(
+                run_id=run_id,
+                status=status,
+                created_at=created_at,
+                deployable=dep.get("name"),
+                accuracy=float(dep["accuracy"]) if isinstance(dep.get("accuracy"), int | float) else None,
+                gzip_bytes=int(dep["gzip_bytes"]) if isinstance(dep.get("gzip_bytes"), int | float) else None,
+                champion_seqs=tuple(sorted(seqs.get(run_id, []))) if folder == "runs" else (),
+                current_champion=folder == "runs" and run_id == current,
+                reason=str(reason) if reason else None,
+                report_key=f"{folder}/{run_id}/{L.REPORT}" if L.REPORT in files else None,
+            )
+        )
     return out
 
 
@@ -314,12 +341,18 @@ def _plot_accuracy(rows: Sequence[Record], deployable: str | None, min_accuracy:
     if base is not None:
         ax.axhline(base, color=NEUTRAL_COLOR, linestyle=":", linewidth=1, label=f"baseline {base:.4f}")
     if min_accuracy is not None:
-        ax.axhline(min_accuracy, color=FAIL_COLOR, linestyle="--", linewidth=1, label=f"gate min_accuracy {min_accuracy:.4f}")
+        ax.axhline(
+            min_accuracy,
+            color=FAIL_COLOR,
+            linestyle="--",
+            linewidth=1,
+            label=f"gate min_accuracy {min_accuracy:.4f}",
+        )
     low = min([*accs, *([min_accuracy] if min_accuracy is not None else [])])
     ax.set_ylim(max(0.0, low - 0.05), min(1.0, max(accs) + 0.03) if max(accs) < 0.97 else 1.0)
     ax.set_xticks(xs, [str(r["name"]) for r in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy")
-    ax.legend(loc="lower left", fontsize=8)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     ax.set_title("Test accuracy per artifact (dark: deployable)", fontsize=10)
     return _png_data_uri(fig)
 
@@ -331,23 +364,38 @@ def _plot_sparsity(layers: Sequence[Record], floor: float | None) -> str:
     targets = [float(r["target"]) if r.get("target") is not None else 0.0 for r in layers]
     achieved = [float(r["sparsity"]) for r in layers]
     ax.bar([x - 0.2 for x in xs], targets, width=0.4, color=RAW_COLOR, label="target")
-    ax.bar([x + 0.2 for x in xs], achieved, width=0.4,
-           color=[PASS_COLOR if r.get("passed", True) else FAIL_COLOR for r in layers], label="achieved")
+    ax.bar(
+        [x + 0.2 for x in xs],
+        achieved,
+        width=0.4,
+        color=[PASS_COLOR if r.get("passed", True) else FAIL_COLOR for r in layers],
+        label="achieved",
+    )
     for x, a in zip(xs, achieved, strict=True):
         ax.text(x + 0.2, a, f"{a:.3f}", ha="center", va="bottom", fontsize=8)
     if floor is not None:
-        ax.axhline(floor, color=FAIL_COLOR, linestyle="--", linewidth=1, label=f"floor (target - tolerance) {floor:.3f}")
-    ax.set_xticks(xs, [str(r["layer"]) + ("" if r.get("target") is not None else "\n(not pruned)") for r in layers],
-                  fontsize=8)
+        ax.axhline(
+            floor,
+            color=FAIL_COLOR,
+            linestyle="--",
+            linewidth=1,
+            label=f"floor (target - tolerance) {floor:.3f}",
+        )
+    ax.set_xticks(
+        xs,
+        [str(r["layer"]) + ("" if r.get("target") is not None else "\n(not pruned)") for r in layers],
+        fontsize=8,
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("fraction of zero weights")
-    ax.legend(loc="lower right", fontsize=8)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     ax.set_title("Per-layer sparsity after strip: target vs achieved", fontsize=10)
     return _png_data_uri(fig)
 
 
-def _plot_schedule(by_step: Sequence[Sequence[float]], updates: Sequence[int], schedule: Record,
-                   achieved: float | None) -> str:
+def _plot_schedule(
+    by_step: Sequence[Sequence[float]], updates: Sequence[int], schedule: Record, achieved: float | None
+) -> str:
     fig = _figure(8.0, 3.4)
     ax: Axes = fig.add_subplot()
     steps = [int(p[0]) for p in by_step]
@@ -355,21 +403,53 @@ def _plot_schedule(by_step: Sequence[Sequence[float]], updates: Sequence[int], s
     ax.plot(steps, values, color=GZIP_COLOR, linewidth=1.2, label="scheduled target sparsity")
     lookup = dict(zip(steps, values, strict=True))
     upd = [s for s in updates if s in lookup]
+    if upd:
+        # Masks only change at update steps, so the weights follow a staircase under the curve.
+        xs = [*upd, max(steps)]
+        ys = [lookup[s] for s in upd] + [lookup[upd[-1]]]
+        ax.plot(
+            xs,
+            ys,
+            drawstyle="steps-post",
+            color=FAIL_COLOR,
+            linewidth=1.0,
+            alpha=0.7,
+            label="applied by masks",
+        )
     ax.scatter(upd, [lookup[s] for s in upd], color=FAIL_COLOR, s=18, zorder=3, label="mask updates")
     per_epoch = schedule.get("steps_per_epoch")
     if isinstance(per_epoch, int) and per_epoch > 0 and steps:
         for i, s in enumerate(range(per_epoch, max(steps) + 1, per_epoch)):
-            ax.axvline(s, color=NEUTRAL_COLOR, linestyle=":", linewidth=0.8, label="epoch boundary" if i == 0 else None)
+            ax.axvline(
+                s,
+                color=NEUTRAL_COLOR,
+                linestyle=":",
+                linewidth=0.8,
+                label="epoch boundary" if i == 0 else None,
+            )
     final = schedule.get("final_sparsity")
     if isinstance(final, int | float):
-        ax.axhline(float(final), color=NEUTRAL_COLOR, linestyle="--", linewidth=0.8, label=f"final target {final:.2f}")
+        ax.axhline(
+            float(final),
+            color=NEUTRAL_COLOR,
+            linestyle="--",
+            linewidth=0.8,
+            label=f"final target {final:.2f}",
+        )
     if achieved is not None and steps:
-        ax.scatter([max(steps)], [achieved], marker="D", color=PASS_COLOR, s=30, zorder=4,
-                   label=f"achieved after strip {achieved:.3f}")
+        ax.scatter(
+            [max(steps)],
+            [achieved],
+            marker="D",
+            color=PASS_COLOR,
+            s=30,
+            zorder=4,
+            label=f"achieved after strip {achieved:.3f}",
+        )
     ax.set_xlabel("training step")
     ax.set_ylabel("sparsity")
     ax.set_ylim(0, 1.0)
-    ax.legend(loc="lower right", fontsize=8)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     ax.set_title(f"Pruning schedule ({schedule.get('kind', '?')})", fontsize=10)
     return _png_data_uri(fig)
 
@@ -389,25 +469,46 @@ def _plot_trend(entries: Sequence[TrendEntry]) -> str:
     fig = _figure(9.0, 5.6)
     ax_acc, ax_size = fig.subplots(2, 1, sharex=True)
     xs = list(range(len(entries)))
-    for ax, value, label in ((ax_acc, "accuracy", "deployable accuracy"), (ax_size, "gzip_bytes", "deployable gzipped")):
-        pts = [(x, getattr(e, value)) for x, e in zip(xs, entries, strict=True) if getattr(e, value) is not None]
+    for ax, value, label in (
+        (ax_acc, "accuracy", "deployable accuracy"),
+        (ax_size, "gzip_bytes", "deployable gzipped"),
+    ):
+        pts = [
+            (x, getattr(e, value)) for x, e in zip(xs, entries, strict=True) if getattr(e, value) is not None
+        ]
         passed = [(x, v) for x, v in pts if entries[x].status == "passed"]
         if passed:
-            ax.plot([p[0] for p in passed], [p[1] for p in passed], color=NEUTRAL_COLOR, linewidth=0.8, alpha=0.6)
+            ax.plot(
+                [p[0] for p in passed], [p[1] for p in passed], color=NEUTRAL_COLOR, linewidth=0.8, alpha=0.6
+            )
         seen: set[str] = set()
         for x, v in pts:
             marker, color, kind = _trend_marker(entries[x])
-            ax.scatter([x], [v], marker=marker, color=color, s=140 if marker == "*" else 45, zorder=3,
-                       edgecolors="black" if kind == "former champion" else "none", linewidths=0.6,
-                       label=None if kind in seen else kind)
+            ax.scatter(
+                [x],
+                [v],
+                marker=marker,
+                color=color,
+                s=140 if marker == "*" else 45,
+                zorder=3,
+                edgecolors="black" if kind == "former champion" else "none",
+                linewidths=0.6,
+                label=None if kind in seen else kind,
+            )
             seen.add(kind)
         ax.set_ylabel(label, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     ax_size.yaxis.set_major_formatter(lambda v, _pos: _kb(v))
-    ax_acc.legend(loc="best", fontsize=8)
+    handles, labels = ax_acc.get_legend_handles_labels()  # both axes hold the same kinds: show them once
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
     ax_acc.set_title("Deployable model over runs (oldest left)", fontsize=10)
-    ax_size.set_xticks(xs, [e.run_id if len(e.run_id) <= 22 else e.run_id[:20] + "\u2026" for e in entries],
-                       rotation=30, ha="right", fontsize=8)
+    ax_size.set_xticks(
+        xs,
+        [e.run_id if len(e.run_id) <= 22 else e.run_id[:20] + "\u2026" for e in entries],
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
     if len(xs) == 1:
         ax_size.set_xlim(-1, 1)
     return _png_data_uri(fig)
@@ -440,11 +541,13 @@ def _summary(r: RunRecords) -> _Section:
         facts.append(("deployable", str(dep_name)))
         acc = f"{float(dep['accuracy']):.4f}"
         if base:
-            acc += f" (baseline {float(base['accuracy']):.4f}, {(float(dep['accuracy']) - float(base['accuracy'])) * 100:+.2f} pp)"
+            drop_pp = (float(dep["accuracy"]) - float(base["accuracy"])) * 100
+            acc += f" (baseline {float(base['accuracy']):.4f}, {drop_pp:+.2f} pp)"
         facts.append(("accuracy", acc))
         size = f"{int(dep['gzip_bytes']):,} B gzipped"
         if base:
-            size += f" ({int(base['gzip_bytes']) / max(int(dep['gzip_bytes']), 1):.1f}\u00d7 smaller than baseline)"
+            ratio = int(base["gzip_bytes"]) / max(int(dep["gzip_bytes"]), 1)
+            size += f" ({ratio:.1f}\u00d7 smaller than baseline)"
         facts.append(("size", size))
     if r.gates:
         facts.append(("gates", str(r.gates.get("summary", ""))))
@@ -463,22 +566,41 @@ def _summary(r: RunRecords) -> _Section:
     return _Section("summary", "Summary", {"status": r.status, "headline": headline, "facts": facts})
 
 
+# Which artifact each one is made from: the waterfall's steps (every TFLite variant comes from stripped).
+_MADE_FROM = {"pruned_unstripped": "baseline", "stripped": "pruned_unstripped"}
+
+
+def _made_from(art: Record) -> str | None:
+    return "stripped" if art.get("kind") == "tflite" else _MADE_FROM.get(str(art.get("name")))
+
+
 def _sizes(r: RunRecords) -> _Section:
     arts = _artifacts(r)
-    base = next((a for a in arts if a.get("name") == "baseline"), None)
-    rows, prev = [], None
+    gz_by_name = {str(a.get("name")): int(a["gzip_bytes"]) for a in arts}
+    base = gz_by_name.get("baseline")
+    rows = []
     for a in arts:
         gz = int(a["gzip_bytes"])
-        rows.append({
-            "name": a["name"], "kind": a.get("kind", ""), "file": a.get("file", ""), "note": a.get("note", ""),
-            "raw": int(a["raw_bytes"]), "gzip": gz,
-            "vs_baseline": f"{int(base['gzip_bytes']) / max(gz, 1):.2f}\u00d7" if base else "\u2014",
-            "delta": "\u2014" if prev is None else f"{gz - prev:+,}",
-            "deployable": a.get("name") == _deployable(r),
-        })
-        prev = gz
-    return _Section("sizes", "Size waterfall", {"rows": rows}, plots=[
-        {"src": _plot_sizes(arts, _deployable(r)), "alt": "raw and gzipped bytes per artifact"}])
+        src = _made_from(a)
+        rows.append(
+            {
+                "name": a["name"],
+                "kind": a.get("kind", ""),
+                "file": a.get("file", ""),
+                "note": a.get("note", ""),
+                "raw": int(a["raw_bytes"]),
+                "gzip": gz,
+                "vs_baseline": f"{base / max(gz, 1):.2f}\u00d7" if base is not None else "\u2014",
+                "delta": f"{gz - gz_by_name[src]:+,} vs {src}" if src in gz_by_name else "\u2014",
+                "deployable": a.get("name") == _deployable(r),
+            }
+        )
+    return _Section(
+        "sizes",
+        "Size waterfall",
+        {"rows": rows},
+        plots=[{"src": _plot_sizes(arts, _deployable(r)), "alt": "raw and gzipped bytes per artifact"}],
+    )
 
 
 def _accuracy(r: RunRecords) -> _Section:
@@ -486,17 +608,32 @@ def _accuracy(r: RunRecords) -> _Section:
     lat = (r.latency or {}).get("latency") or {}
     min_acc = ((r.config or {}).get("gates") or {}).get("min_accuracy")
     base = next((float(a["accuracy"]) for a in arts if a.get("name") == "baseline"), None)
-    rows = [{
-        "name": a["name"], "accuracy": float(a["accuracy"]),
-        "delta_pp": "\u2014" if base is None else f"{(float(a['accuracy']) - base) * 100:+.2f}",
-        "latency": f"{float(lat[a['name']]):.4f}" if a["name"] in lat else "\u2014",
-        "deployable": a.get("name") == _deployable(r),
-    } for a in arts]
-    latency_note = (f"batch-1 median of {r.latency.get('median_of')} invokes, {r.latency.get('unit', 'ms')}"
-                    if r.latency else "latency.json not available (not kept for rejected runs)")
-    return _Section("accuracy", "Accuracy per artifact", {"rows": rows, "latency_note": latency_note}, plots=[
-        {"src": _plot_accuracy(arts, _deployable(r), float(min_acc) if min_acc is not None else None),
-         "alt": "test accuracy per artifact"}])
+    rows = [
+        {
+            "name": a["name"],
+            "accuracy": float(a["accuracy"]),
+            "delta_pp": "\u2014" if base is None else f"{(float(a['accuracy']) - base) * 100:+.2f}",
+            "latency": f"{float(lat[a['name']]):.4f}" if a["name"] in lat else "\u2014",
+            "deployable": a.get("name") == _deployable(r),
+        }
+        for a in arts
+    ]
+    latency_note = (
+        f"batch-1 median of {r.latency.get('median_of')} invokes, {r.latency.get('unit', 'ms')}"
+        if r.latency
+        else "latency.json not available (not kept for rejected runs)"
+    )
+    return _Section(
+        "accuracy",
+        "Accuracy per artifact",
+        {"rows": rows, "latency_note": latency_note},
+        plots=[
+            {
+                "src": _plot_accuracy(arts, _deployable(r), float(min_acc) if min_acc is not None else None),
+                "alt": "test accuracy per artifact",
+            }
+        ],
+    )
 
 
 def _sparsity(r: RunRecords) -> _Section:
@@ -507,9 +644,18 @@ def _sparsity(r: RunRecords) -> _Section:
         raise _NotAvailable("sparsity.json lists no layers")
     target, tol = r.sparsity.get("target"), r.sparsity.get("tolerance")
     floor = round(float(target) - float(tol), 6) if target is not None and tol is not None else None
-    return _Section("sparsity", "Per-layer sparsity", {
-        "rows": layers, "target": target, "tolerance": tol, "floor": floor, "passed": r.sparsity.get("passed"),
-    }, plots=[{"src": _plot_sparsity(layers, floor), "alt": "per-layer sparsity, target vs achieved"}])
+    return _Section(
+        "sparsity",
+        "Per-layer sparsity",
+        {
+            "rows": layers,
+            "target": target,
+            "tolerance": tol,
+            "floor": floor,
+            "passed": r.sparsity.get("passed"),
+        },
+        plots=[{"src": _plot_sparsity(layers, floor), "alt": "per-layer sparsity, target vs achieved"}],
+    )
 
 
 def _schedule(r: RunRecords) -> _Section:
@@ -524,20 +670,38 @@ def _schedule(r: RunRecords) -> _Section:
     achieved = None
     if pruned:
         achieved = sum(int(x["zeros"]) for x in pruned) / max(sum(int(x["weights"]) for x in pruned), 1)
-    return _Section("schedule", "Sparsity schedule", {
-        "schedule": sorted(schedule.items()), "updates": updates, "pruned_layers": r.prune.get("pruned_layers") or [],
-        "accuracy": r.prune.get("accuracy"),
-    }, plots=[{"src": _plot_schedule(by_step, updates, schedule, achieved), "alt": "sparsity schedule over training steps"}])
+    return _Section(
+        "schedule",
+        "Sparsity schedule",
+        {
+            "schedule": sorted(schedule.items()),
+            "updates": updates,
+            "pruned_layers": r.prune.get("pruned_layers") or [],
+            "accuracy": r.prune.get("accuracy"),
+        },
+        plots=[
+            {
+                "src": _plot_schedule(by_step, updates, schedule, achieved),
+                "alt": "sparsity schedule over training steps",
+            }
+        ],
+    )
 
 
 def _gates(r: RunRecords) -> _Section:
     if r.gates is None:
         raise _NotAvailable("no gates.json (the run stopped before the gates)")
     champion = (r.gates.get("champion") or {}).get("run_id") or r.champion_compared
-    return _Section("gates", "Gates", {
-        "rows": r.gates.get("gates") or [], "passed": r.gates.get("passed"), "summary": r.gates.get("summary", ""),
-        "champion": champion,
-    })
+    return _Section(
+        "gates",
+        "Gates",
+        {
+            "rows": r.gates.get("gates") or [],
+            "passed": r.gates.get("passed"),
+            "summary": r.gates.get("summary", ""),
+            "champion": champion,
+        },
+    )
 
 
 def _validation(r: RunRecords) -> _Section:
@@ -545,12 +709,21 @@ def _validation(r: RunRecords) -> _Section:
     if v is None:
         raise _NotAvailable("no validation.json")
     checks = v.get("checks") or []
-    facts = [(k, v.get(k)) for k in ("dataset", "kind", "rows", "test_rows", "num_classes", "feature_shape")
-             if k in v]
-    return _Section("validation", "Data validation", {
-        "success": v.get("success", all(c.get("success") for c in checks)), "facts": facts, "checks": checks,
-        "failed": sum(1 for c in checks if not c.get("success")),
-    })
+    facts = [
+        (k, v.get(k))
+        for k in ("dataset", "kind", "rows", "test_rows", "num_classes", "feature_shape")
+        if k in v
+    ]
+    return _Section(
+        "validation",
+        "Data validation",
+        {
+            "success": v.get("success", all(c.get("success") for c in checks)),
+            "facts": facts,
+            "checks": checks,
+            "failed": sum(1 for c in checks if not c.get("success")),
+        },
+    )
 
 
 def _flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -565,20 +738,27 @@ def _lineage(r: RunRecords) -> _Section:
     ds = r.dataset or {}
     timings = dict(r.timings or {})
     commit = r.git_commit
-    return _Section("lineage", "Lineage", {
-        "facts": [
-            ("run id", r.run_id), ("status", r.status), ("created", r.created_at or "\u2014"),
-            ("dataset", ds.get("name") or "\u2014"), ("dataset sha256", ds.get("sha256") or "\u2014"),
-            ("dataset rows", ds.get("rows") if ds.get("rows") is not None else "\u2014"),
-            ("git commit", commit or "not recorded (not run from a git checkout)"),
-            ("champion compared against", r.champion_compared or "\u2014"),
-        ],
-        "dirty": bool(commit and commit.endswith("+dirty")),
-        "versions": sorted((r.versions or {}).items()),
-        "timings": sorted(timings.items(), key=lambda kv: -float(kv[1])),
-        "total_seconds": round(sum(float(v) for v in timings.values()), 3),
-        "config": list(_flatten(r.config)) if r.config else [],
-    })
+    return _Section(
+        "lineage",
+        "Lineage",
+        {
+            "facts": [
+                ("run id", r.run_id),
+                ("status", r.status),
+                ("created", r.created_at or "\u2014"),
+                ("dataset", ds.get("name") or "\u2014"),
+                ("dataset sha256", ds.get("sha256") or "\u2014"),
+                ("dataset rows", ds.get("rows") if ds.get("rows") is not None else "\u2014"),
+                ("git commit", commit or "not recorded (not run from a git checkout)"),
+                ("champion compared against", r.champion_compared or "\u2014"),
+            ],
+            "dirty": bool(commit and commit.endswith("+dirty")),
+            "versions": sorted((r.versions or {}).items()),
+            "timings": sorted(timings.items(), key=lambda kv: -float(kv[1])),
+            "total_seconds": round(sum(float(v) for v in timings.values()), 3),
+            "config": list(_flatten(r.config)) if r.config else [],
+        },
+    )
 
 
 _SECTIONS: tuple[tuple[str, str, Callable[[RunRecords], _Section]], ...] = (
@@ -641,11 +821,19 @@ def build_run_report(records: RunRecords) -> str:
 
 
 def build_trend_report(entries: Sequence[TrendEntry], *, source: str = "", link_reports: bool = False) -> str:
-    """The trend page over `entries` (oldest first); `link_reports` adds relative links for a copy in reports/."""
+    """The trend page over `entries` (oldest first); `link_reports` links run reports from reports/."""
     plot = _plot_trend(entries) if any(e.accuracy is not None for e in entries) else None
     counts = {s: sum(1 for e in entries if e.status == s) for s in ("passed", "rejected", "failed")}
     champion = next((e.run_id for e in entries if e.current_champion), None)
-    return _env().get_template("trend_report.html.j2").render(
-        entries=list(reversed(entries)), plot=plot, counts=counts, source=source, champion=champion,
-        link_reports=link_reports,
+    return (
+        _env()
+        .get_template("trend_report.html.j2")
+        .render(
+            entries=list(reversed(entries)),
+            plot=plot,
+            counts=counts,
+            source=source,
+            champion=champion,
+            link_reports=link_reports,
+        )
     )

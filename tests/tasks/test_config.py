@@ -52,3 +52,10 @@ def test_missing_and_non_mapping_files(tmp_path: Path) -> None:
     p.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(p)
+
+
+def test_example_config_documents_the_defaults() -> None:
+    from pathlib import Path as _P
+
+    example = load_config(_P(__file__).resolve().parents[2] / "configs" / "example.yaml")
+    assert example == PipelineConfig()

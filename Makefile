@@ -1,0 +1,24 @@
+# The README's two commands are `make run` and `make test`; both create .venv if missing.
+SHELL := /bin/bash
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: setup run test lint bench-fashion bench-dag
+setup:
+	@scripts/setup.sh
+
+run: setup  ## default pipeline: bundled digits, embedded config, local store ./artifacts
+	.venv/bin/shears run
+
+test: setup  ## the whole suite (unit, CLI, S3, DAG, report, integration)
+	.venv/bin/python -m pytest
+
+lint: setup
+	.venv/bin/ruff check tasks dags plugins tests bench
+	.venv/bin/mypy
+
+bench-fashion: setup  ## Fashion-MNIST with the TF tutorial's settings (needs Debian package dataset-fashion-mnist)
+	.venv/bin/python bench/fashion_mnist.py
+
+bench-dag: setup
+	.venv/bin/python bench/dag_vs_cli.py
