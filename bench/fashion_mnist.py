@@ -38,7 +38,7 @@ def build_npz(out: Path) -> None:
         "y_test": read_idx(SRC / "t10k-labels-idx1-ubyte.gz").astype(np.int64),
     }
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     out.write_bytes(buf.getvalue())
 
 

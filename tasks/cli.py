@@ -14,7 +14,9 @@ from tasks.errors import ConfigError, ShearsError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prune, quantize, gate and publish Keras models.")
-data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Register new data (emits an Airflow asset event).")
+data_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Register new data (emits an Airflow asset event)."
+)
 app.add_typer(data_app, name="data")
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -70,7 +72,9 @@ def run(
     label_column: Annotated[str | None, typer.Option("--label-column", help="label column of CSV/Parquet")] = None,
     model: Annotated[str | None, typer.Option("--model", help="pre-trained .keras/.h5 to prune")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="local artifact store directory")] = Path("artifacts"),
-    store_uri: Annotated[str | None, typer.Option("--store", help="artifact store: directory or s3://bucket/prefix")] = None,
+    store_uri: Annotated[
+        str | None, typer.Option("--store", help="artifact store: directory or s3://bucket/prefix")
+    ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="run id (default: UTC time + random suffix)")] = None,
 ) -> None:
     """Validate → baseline → prune → strip → convert → evaluate → gate → publish."""

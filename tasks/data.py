@@ -112,10 +112,7 @@ def _parse_table(data: bytes, name: str, fmt: str, label_column: str, digest: st
     import pandas as pd
 
     try:
-        if fmt == "csv":
-            df = pd.read_csv(io.BytesIO(data))
-        else:
-            df = pd.read_parquet(io.BytesIO(data))
+        df = pd.read_csv(io.BytesIO(data)) if fmt == "csv" else pd.read_parquet(io.BytesIO(data))
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {name} has no columns") from None
     except Exception as exc:  # pandas/pyarrow raise many types for corrupt input
@@ -161,7 +158,7 @@ def num_classes_of(raw: RawDataset, configured: int | None) -> int:
         return configured
     labels = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
     finite = labels[np.isfinite(labels)] if np.issubdtype(labels.dtype, np.floating) else labels
-    return int(len(np.unique(finite)))
+    return len(np.unique(finite))
 
 
 def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int) -> Splits:

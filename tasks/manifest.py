@@ -103,7 +103,8 @@ def schema_problems(manifest: Any) -> list[str]:
         problems.append("'files' is not a mapping")
     else:
         for name, entry in files.items():
-            if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)):
+            if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                    and isinstance(entry.get("bytes"), int)):
                 problems.append(f"file entry '{name}' lacks sha256/bytes")
     if manifest.get("status") not in ("passed", "rejected"):
         problems.append(f"status {manifest.get('status')!r} is not 'passed' or 'rejected'")

@@ -33,4 +33,5 @@ def model_from_bytes(data: bytes, name: str = "model.h5", *, pruned: bool = Fals
                 return keras.models.load_model(path, compile=False, safe_mode=True)
             return keras.models.load_model(path, compile=False)
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"cannot load model {name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise ConfigError(f"cannot load model {name}: {type(exc).__name__}: {first}") from None

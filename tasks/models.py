@@ -76,4 +76,4 @@ def resolve_builder(spec: str) -> Builder:
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ConfigError(f"model.builder '{spec}': {module_name} has no function {func_name}")
-    return func  # type: ignore[no-any-return]
+    return func

@@ -91,7 +91,9 @@ def derive_schedule(cfg: PruneConfig, n_train: int) -> Schedule:
 def _tfmot_schedule(s: Schedule) -> object:
     sp = tfmot.sparsity.keras
     if s.kind == "constant_sparsity":
-        return sp.ConstantSparsity(s.final_sparsity, begin_step=s.begin_step, end_step=s.end_step, frequency=s.frequency)
+        return sp.ConstantSparsity(
+            s.final_sparsity, begin_step=s.begin_step, end_step=s.end_step, frequency=s.frequency
+        )
     return sp.PolynomialDecay(
         initial_sparsity=s.initial_sparsity, final_sparsity=s.final_sparsity, begin_step=s.begin_step,
         end_step=s.end_step, power=s.power, frequency=s.frequency,

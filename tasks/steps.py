@@ -69,7 +69,8 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         if not report.success:
             raise DataError(report.summary())
         try:
-            splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, num_classes_of(raw, ctx.cfg.validation.num_classes))
+            classes = num_classes_of(raw, ctx.cfg.validation.num_classes)
+            splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes)
         except ValueError as exc:
             raise DataError(f"cannot split data: {exc}") from None
         ctx.put(L.SPLITS, splits_to_npz(splits))
@@ -77,8 +78,8 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         "validation": key,
         "dataset_sha256": raw.sha256,
         "rows": report.rows,
-        "train_rows": int(len(splits.x_train)),
-        "test_rows": int(len(splits.x_test)),
+        "train_rows": len(splits.x_train),
+        "test_rows": len(splits.x_test),
         "checks": len(report.checks),
     }
 
@@ -186,12 +187,14 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
         for variant in ctx.cfg.convert.variants:
             file = L.tflite_model(variant)
             data = ctx.get(file)
-            rows.append(measure(f"tflite_{variant}", file, "tflite", data, tflite_accuracy(data, s.x_test, s.y_test),
-                                "deployable" if variant == ctx.cfg.convert.deployable else ""))
+            note = "deployable" if variant == ctx.cfg.convert.deployable else ""
+            acc = tflite_accuracy(data, s.x_test, s.y_test)
+            rows.append(measure(f"tflite_{variant}", file, "tflite", data, acc, note))
             latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, s.x_test[0], ctx.cfg.convert.latency_runs), 4)
         metrics = {"deployable": f"tflite_{ctx.cfg.convert.deployable}", "artifacts": [r.to_dict() for r in rows]}
         ctx.put_json(L.METRICS, metrics)
-        ctx.put_json(L.LATENCY, {"unit": "ms", "batch": 1, "median_of": ctx.cfg.convert.latency_runs, "latency": latency})
+        runs = ctx.cfg.convert.latency_runs
+        ctx.put_json(L.LATENCY, {"unit": "ms", "batch": 1, "median_of": runs, "latency": latency})
     return {"metrics": ctx.layout.staging(L.METRICS), "deployable": metrics["deployable"]}
 
 
@@ -256,7 +259,7 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
     files = _staged_files(ctx)
     passed = bool(gates["passed"])
     timings = _timings(ctx)
-    manifest_args = {
+    manifest_args: dict[str, Any] = {
         "run_id": ctx.layout.run_id,
         "config": ctx.cfg.model_dump(mode="json"),
         "dataset": {"name": validation["dataset"], "sha256": validation["dataset_sha256"], "rows": validation["rows"]},

@@ -6,6 +6,7 @@ Stages never see a Store; the step adapters (tasks.steps) and the publisher do. 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import tempfile
@@ -39,7 +40,7 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def list(self, prefix: str) -> list[str]: ...
+    def list(self, prefix: str) -> builtins.list[str]: ...
 
     def delete_prefix(self, prefix: str) -> None: ...
 
@@ -49,7 +50,7 @@ class Store(Protocol):
         """Write only if the object's etag is `if_match` (or absent when `if_none_match`); return the new etag."""
         ...
 
-    def versions(self, key: str) -> list[str]: ...
+    def versions(self, key: str) -> builtins.list[str]: ...
 
 
 def sha256_hex(data: bytes) -> str:
@@ -94,7 +95,7 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def list(self, prefix: str) -> list[str]:
+    def list(self, prefix: str) -> builtins.list[str]:
         base = self.root / prefix if prefix else self.root
         if not base.exists():
             return []
@@ -142,7 +143,7 @@ class LocalStore:
             self.put(key, data)
             return sha256_hex(data)
 
-    def versions(self, key: str) -> list[str]:
+    def versions(self, key: str) -> builtins.list[str]:
         path = self._path(key)
         hist = path.parent / f".{path.name}.versions"
         older = sorted(p.name for p in hist.iterdir()) if hist.is_dir() else []

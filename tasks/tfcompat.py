@@ -17,9 +17,9 @@ if "tensorflow" in sys.modules and "tf_keras" not in sys.modules:  # pragma: no 
     if _keras_mod is not None and "keras._tf_keras" in getattr(_keras_mod, "__name__", ""):
         raise ImportError("TensorFlow was imported before TF_USE_LEGACY_KERAS=1 was set; import tasks.tfcompat first")
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
 
 tf.get_logger().setLevel("ERROR")
 

@@ -187,14 +187,16 @@ def validate_data(raw: RawDataset, cfg: ValidationConfig) -> ValidationReport:
         suite = ctx.suites.add(gx.ExpectationSuite(name=f"shears-{table_name}", expectations=[e for _, e in specs]))
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"v-{table_name}", data=batch, suite=suite))
         result = vd.run(batch_parameters={"dataframe": tables[table_name]})
-        by_id = {r.expectation_config.id: r for r in result.results}
+        by_id = {r.expectation_config.id: r for r in result.results if r.expectation_config is not None}
         for (name, _), exp in zip(specs, suite.expectations, strict=True):
             r = by_id[exp.id]
-            kwargs = dict(r.expectation_config.kwargs)
+            conf = r.expectation_config
+            assert conf is not None
+            kwargs = dict(conf.kwargs)
             checks.append(
                 CheckResult(
                     name=name,
-                    expectation=r.expectation_config.type,
+                    expectation=conf.type,
                     success=bool(r.success),
                     observed=_observed(dict(r.result), kwargs.get("column")),
                     expected=_describe(kwargs),

@@ -20,7 +20,7 @@ FAST: dict[str, Any] = {
     "model": {"epochs": 4},
     "prune": {"epochs": 2},
     "convert": {"variants": ["dynamic_range", "int8"], "latency_runs": 5},
-    "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3.0},
+    "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3.0, "max_accuracy_drop_pp": 5.0},
 }
 
 

@@ -14,7 +14,7 @@ from tests.conftest import digits_arrays, npz_bytes
 def test_digits_default_is_scaled_images() -> None:
     raw = load_digits_default()
     assert raw.x.shape == (1797, 8, 8) and raw.kind == "image"
-    assert 0.0 <= raw.x.min() and raw.x.max() <= 1.0
+    assert raw.x.min() >= 0.0 and raw.x.max() <= 1.0
     assert raw.sha256 == load_digits_default().sha256
 
 
