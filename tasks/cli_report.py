@@ -27,16 +27,12 @@ def _write(html: str, store: Store, key: str, out: Path | None) -> str:
 
 
 def report(
-    store_uri: Annotated[
-        str, typer.Argument(metavar="STORE", help="artifact store: directory or s3://bucket/prefix")
-    ],
+    store_uri: Annotated[str, typer.Argument(help="artifact store: directory or s3://bucket/prefix")],
     last: Annotated[int, typer.Option("--last", min=1, help="how many of the newest runs to show")] = 30,
     out: Annotated[
         Path | None, typer.Option("--out", help="write to this local file instead of into the store")
     ] = None,
-    run: Annotated[
-        str | None, typer.Option("--run", help="rebuild one run's report.html instead of the trend")
-    ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="rebuild one run's report.html instead of the trend")] = None,
 ) -> None:
     """Trend of deployable accuracy and gzipped size over the last runs (champions and rejections marked)."""
     from tasks import layout as L
@@ -58,9 +54,7 @@ def report(
                 layout = L.RunLayout(run)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-            prefix = next(
-                (p for p in (layout.run_prefix, layout.rejected_prefix) if store.list(p + "/")), None
-            )
+            prefix = next((p for p in (layout.run_prefix, layout.rejected_prefix) if store.list(p + "/")), None)
             if prefix is None:
                 raise ConfigError(f"run {run} not found under runs/ or rejected/ in {store.uri}")
             # Published run folders are immutable (their manifest lists every file): never write into them.

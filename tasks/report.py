@@ -90,6 +90,14 @@ class _NotAvailable(Exception):
 
 
 @dataclass(frozen=True)
+class _Body:
+    """What a section builder returns: the template context and its plots (PNG data URIs)."""
+
+    data: dict[str, Any]
+    plots: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class _Section:
     """What a run-report template section gets: a context dict, or why it is not available."""
 
@@ -202,8 +210,7 @@ def load_run_records(store: Store, prefix: str) -> RunRecords:
         versions=_dict_or_none(manifest.get("versions")),
         git_commit=manifest.get("git_commit"),
         timings=_dict_or_none(manifest.get("timings")),
-        champion_compared=manifest.get("champion_compared")
-        or ((gates or {}).get("champion") or {}).get("run_id"),
+        champion_compared=manifest.get("champion_compared") or ((gates or {}).get("champion") or {}).get("run_id"),
         created_at=manifest.get("created_at") or (failure or {}).get("at"),
     )
 
@@ -257,9 +264,7 @@ def load_trend_entries(store: Store, last: int | None = None) -> list[TrendEntry
         if status == "failed" and rec.get("stage"):
             reason = f"stopped at {rec['stage']}: {reason}"
         elif status == "rejected" and store.exists(f"{folder}/{run_id}/{L.GATES}"):
-            reason = (_dict_or_none(_json_or_none(store.get(f"{folder}/{run_id}/{L.GATES}"))) or {}).get(
-                "summary"
-            )
+            reason = (_dict_or_none(_json_or_none(store.get(f"{folder}/{run_id}/{L.GATES}"))) or {}).get("summary")
         files = _dict_or_none(rec.get("files")) or {}
         out.append(
             TrendEntry(
@@ -348,8 +353,9 @@ def _plot_accuracy(rows: Sequence[Record], deployable: str | None, min_accuracy:
             linewidth=1,
             label=f"gate min_accuracy {min_accuracy:.4f}",
         )
-    low = min([*accs, *([min_accuracy] if min_accuracy is not None else [])])
-    ax.set_ylim(max(0.0, low - 0.05), min(1.0, max(accs) + 0.03) if max(accs) < 0.97 else 1.0)
+    marks = [*accs, *([min_accuracy] if min_accuracy is not None else [])]
+    # Zoom in on the interesting band, but keep every bar top and the gate line visibly inside the axes.
+    ax.set_ylim(max(0.0, min(marks) - 0.05), min(1.005, max(marks) + 0.02))
     ax.set_xticks(xs, [str(r["name"]) for r in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy")
     fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
@@ -465,6 +471,10 @@ def _trend_marker(e: TrendEntry) -> tuple[str, str, str]:
     return "X", FAIL_COLOR, "rejected"
 
 
+def _short(run_id: str) -> str:
+    return run_id if len(run_id) <= 24 else run_id[:22] + "\u2026"
+
+
 def _plot_trend(entries: Sequence[TrendEntry]) -> str:
     fig = _figure(9.0, 5.6)
     ax_acc, ax_size = fig.subplots(2, 1, sharex=True)
@@ -473,14 +483,10 @@ def _plot_trend(entries: Sequence[TrendEntry]) -> str:
         (ax_acc, "accuracy", "deployable accuracy"),
         (ax_size, "gzip_bytes", "deployable gzipped"),
     ):
-        pts = [
-            (x, getattr(e, value)) for x, e in zip(xs, entries, strict=True) if getattr(e, value) is not None
-        ]
+        pts = [(x, getattr(e, value)) for x, e in zip(xs, entries, strict=True) if getattr(e, value) is not None]
         passed = [(x, v) for x, v in pts if entries[x].status == "passed"]
         if passed:
-            ax.plot(
-                [p[0] for p in passed], [p[1] for p in passed], color=NEUTRAL_COLOR, linewidth=0.8, alpha=0.6
-            )
+            ax.plot([p[0] for p in passed], [p[1] for p in passed], color=NEUTRAL_COLOR, linewidth=0.8, alpha=0.6)
         seen: set[str] = set()
         for x, v in pts:
             marker, color, kind = _trend_marker(entries[x])
@@ -498,17 +504,22 @@ def _plot_trend(entries: Sequence[TrendEntry]) -> str:
             seen.add(kind)
         ax.set_ylabel(label, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
+        ax.margins(y=0.15)  # markers at the extremes stay clear of the frame
     ax_size.yaxis.set_major_formatter(lambda v, _pos: _kb(v))
     handles, labels = ax_acc.get_legend_handles_labels()  # both axes hold the same kinds: show them once
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
     ax_acc.set_title("Deployable model over runs (oldest left)", fontsize=10)
+    every = -(-len(entries) // 16)  # at most ~16 readable labels; the table below names every run
+    labelled = [x for x in xs if x % every == 0 or x == xs[-1]]
     ax_size.set_xticks(
-        xs,
-        [e.run_id if len(e.run_id) <= 22 else e.run_id[:20] + "\u2026" for e in entries],
-        rotation=30,
+        labelled,
+        [_short(entries[x].run_id) for x in labelled],
+        rotation=30 if len(labelled) <= 8 else 60,
         ha="right",
+        rotation_mode="anchor",
         fontsize=8,
     )
+    ax_size.set_xticks(xs, minor=True)
     if len(xs) == 1:
         ax_size.set_xlim(-1, 1)
     return _png_data_uri(fig)
@@ -532,7 +543,7 @@ def _deployable(r: RunRecords) -> str | None:
     return str(dep) if dep else None
 
 
-def _summary(r: RunRecords) -> _Section:
+def _summary(r: RunRecords) -> _Body:
     dep_name = _deployable(r)
     arts = {a.get("name"): a for a in ((r.metrics or {}).get("artifacts") or [])}
     dep, base = arts.get(dep_name), arts.get("baseline")
@@ -563,7 +574,7 @@ def _summary(r: RunRecords) -> _Section:
         "rejected": "REJECTED: at least one gate failed; nothing was promoted",
         "failed": "FAILED: the run stopped before the gates",
     }.get(r.status, "status unknown")
-    return _Section("summary", "Summary", {"status": r.status, "headline": headline, "facts": facts})
+    return _Body({"status": r.status, "headline": headline, "facts": facts})
 
 
 # Which artifact each one is made from: the waterfall's steps (every TFLite variant comes from stripped).
@@ -574,7 +585,7 @@ def _made_from(art: Record) -> str | None:
     return "stripped" if art.get("kind") == "tflite" else _MADE_FROM.get(str(art.get("name")))
 
 
-def _sizes(r: RunRecords) -> _Section:
+def _sizes(r: RunRecords) -> _Body:
     arts = _artifacts(r)
     gz_by_name = {str(a.get("name")): int(a["gzip_bytes"]) for a in arts}
     base = gz_by_name.get("baseline")
@@ -595,15 +606,13 @@ def _sizes(r: RunRecords) -> _Section:
                 "deployable": a.get("name") == _deployable(r),
             }
         )
-    return _Section(
-        "sizes",
-        "Size waterfall",
+    return _Body(
         {"rows": rows},
         plots=[{"src": _plot_sizes(arts, _deployable(r)), "alt": "raw and gzipped bytes per artifact"}],
     )
 
 
-def _accuracy(r: RunRecords) -> _Section:
+def _accuracy(r: RunRecords) -> _Body:
     arts = _artifacts(r)
     lat = (r.latency or {}).get("latency") or {}
     min_acc = ((r.config or {}).get("gates") or {}).get("min_accuracy")
@@ -623,9 +632,7 @@ def _accuracy(r: RunRecords) -> _Section:
         if r.latency
         else "latency.json not available (not kept for rejected runs)"
     )
-    return _Section(
-        "accuracy",
-        "Accuracy per artifact",
+    return _Body(
         {"rows": rows, "latency_note": latency_note},
         plots=[
             {
@@ -636,7 +643,7 @@ def _accuracy(r: RunRecords) -> _Section:
     )
 
 
-def _sparsity(r: RunRecords) -> _Section:
+def _sparsity(r: RunRecords) -> _Body:
     if r.sparsity is None:
         raise _NotAvailable("no sparsity.json (the run stopped before strip)")
     layers = r.sparsity.get("layers") or []
@@ -644,9 +651,7 @@ def _sparsity(r: RunRecords) -> _Section:
         raise _NotAvailable("sparsity.json lists no layers")
     target, tol = r.sparsity.get("target"), r.sparsity.get("tolerance")
     floor = round(float(target) - float(tol), 6) if target is not None and tol is not None else None
-    return _Section(
-        "sparsity",
-        "Per-layer sparsity",
+    return _Body(
         {
             "rows": layers,
             "target": target,
@@ -658,7 +663,7 @@ def _sparsity(r: RunRecords) -> _Section:
     )
 
 
-def _schedule(r: RunRecords) -> _Section:
+def _schedule(r: RunRecords) -> _Body:
     if r.prune is None:
         raise _NotAvailable("no prune.json (it is not kept for rejected runs)")
     schedule = r.prune.get("schedule") or {}
@@ -670,9 +675,7 @@ def _schedule(r: RunRecords) -> _Section:
     achieved = None
     if pruned:
         achieved = sum(int(x["zeros"]) for x in pruned) / max(sum(int(x["weights"]) for x in pruned), 1)
-    return _Section(
-        "schedule",
-        "Sparsity schedule",
+    return _Body(
         {
             "schedule": sorted(schedule.items()),
             "updates": updates,
@@ -688,13 +691,11 @@ def _schedule(r: RunRecords) -> _Section:
     )
 
 
-def _gates(r: RunRecords) -> _Section:
+def _gates(r: RunRecords) -> _Body:
     if r.gates is None:
         raise _NotAvailable("no gates.json (the run stopped before the gates)")
     champion = (r.gates.get("champion") or {}).get("run_id") or r.champion_compared
-    return _Section(
-        "gates",
-        "Gates",
+    return _Body(
         {
             "rows": r.gates.get("gates") or [],
             "passed": r.gates.get("passed"),
@@ -704,19 +705,13 @@ def _gates(r: RunRecords) -> _Section:
     )
 
 
-def _validation(r: RunRecords) -> _Section:
+def _validation(r: RunRecords) -> _Body:
     v = r.validation
     if v is None:
         raise _NotAvailable("no validation.json")
     checks = v.get("checks") or []
-    facts = [
-        (k, v.get(k))
-        for k in ("dataset", "kind", "rows", "test_rows", "num_classes", "feature_shape")
-        if k in v
-    ]
-    return _Section(
-        "validation",
-        "Data validation",
+    facts = [(k, v.get(k)) for k in ("dataset", "kind", "rows", "test_rows", "num_classes", "feature_shape") if k in v]
+    return _Body(
         {
             "success": v.get("success", all(c.get("success") for c in checks)),
             "facts": facts,
@@ -734,13 +729,11 @@ def _flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, json.dumps(obj) if not isinstance(obj, str) else obj
 
 
-def _lineage(r: RunRecords) -> _Section:
+def _lineage(r: RunRecords) -> _Body:
     ds = r.dataset or {}
     timings = dict(r.timings or {})
     commit = r.git_commit
-    return _Section(
-        "lineage",
-        "Lineage",
+    return _Body(
         {
             "facts": [
                 ("run id", r.run_id),
@@ -761,7 +754,7 @@ def _lineage(r: RunRecords) -> _Section:
     )
 
 
-_SECTIONS: tuple[tuple[str, str, Callable[[RunRecords], _Section]], ...] = (
+_SECTIONS: tuple[tuple[str, str, Callable[[RunRecords], _Body]], ...] = (
     ("summary", "Summary", _summary),
     ("sizes", "Size waterfall", _sizes),
     ("accuracy", "Accuracy per artifact", _accuracy),
@@ -774,10 +767,11 @@ _SECTIONS: tuple[tuple[str, str, Callable[[RunRecords], _Section]], ...] = (
 SECTION_IDS = tuple(s[0] for s in _SECTIONS)
 
 
-def _safe(section_id: str, title: str, build: Callable[[RunRecords], _Section], r: RunRecords) -> _Section:
+def _safe(section_id: str, title: str, build: Callable[[RunRecords], _Body], r: RunRecords) -> _Section:
     """A section never breaks the report (or the publish step calling it): failures become 'not available'."""
     try:
-        return build(r)
+        body = build(r)
+        return _Section(section_id, title, body.data, plots=body.plots)
     except _NotAvailable as exc:
         return _Section(section_id, title, missing=str(exc))
     except (LookupError, TypeError, ValueError, AttributeError) as exc:
@@ -789,7 +783,7 @@ def _safe(section_id: str, title: str, build: Callable[[RunRecords], _Section], 
 
 
 def _fmt_num(value: Any) -> str:
-    """Numbers for tables: ints with thousands separators, floats to 4 significant decimals."""
+    """Numbers for tables: ints with thousands separators, floats to 6 significant digits."""
     if value is None:
         return "\u2014"
     if isinstance(value, bool):
