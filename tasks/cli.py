@@ -111,6 +111,8 @@ def run(
         out.print(gate_table(outcome.gates))
     where = f"{outcome.store}/runs/{rid}" if outcome.passed else f"{outcome.store}/rejected/{rid}"
     out.print(f"run {rid}: {'PASSED' if outcome.passed else 'REJECTED'} -> {where}", highlight=False)
+    if outcome.metrics:
+        out.print(f"report: {where}/report.html", highlight=False)
     if outcome.error is not None:
         raise _fail(outcome.error)
 

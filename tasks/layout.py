@@ -35,7 +35,7 @@ STRIPPED_MODEL = "models/stripped.h5"
 TENSORBOARD = "tensorboard"
 
 # Records that say why a run was rejected; model files never go to rejected/.
-REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG)
+REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT)
 # Staging-only files: never published.
 STAGING_ONLY = (SPLITS, TIMINGS_DIR)
 
@@ -84,6 +84,15 @@ class RunLayout:
 
     def rejected(self, name: str) -> str:
         return f"{self.rejected_prefix}/{name}"
+
+
+# Derived pages written by `shears report`: safe to overwrite, outside run folders.
+REPORTS_DIR = "reports"
+TREND_REPORT = f"{REPORTS_DIR}/trend.html"
+
+
+def run_report_key(run_id: str) -> str:
+    return f"{REPORTS_DIR}/runs/{run_id}.html"
 
 
 CHAMPION = "champion.json"

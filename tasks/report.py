@@ -30,13 +30,10 @@ if TYPE_CHECKING:
 
 Record = Mapping[str, Any]
 
-# Where `shears report` writes inside a store: derived pages, safe to overwrite, outside run folders.
-REPORTS_DIR = "reports"
-TREND_REPORT = f"{REPORTS_DIR}/trend.html"
-
-
-def run_report_key(run_id: str) -> str:
-    return f"{REPORTS_DIR}/runs/{run_id}.html"
+# Where `shears report` writes inside a store (keys live in tasks.layout with every other key).
+REPORTS_DIR = L.REPORTS_DIR
+TREND_REPORT = L.TREND_REPORT
+run_report_key = L.run_report_key
 
 
 PASS_COLOR = "#1a7f37"

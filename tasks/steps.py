@@ -269,6 +269,16 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
         "champion_compared": gates["champion"]["run_id"] if gates.get("champion") else None,
         "commit": git_commit(),
     }
+    from tasks.manifest import versions
+    from tasks.report import build_run_report, records_from_files
+
+    records = records_from_files(
+        files, run_id=ctx.layout.run_id, status="passed" if passed else "rejected",
+        dataset=manifest_args["dataset"], versions=versions(), git_commit=manifest_args["commit"],
+        timings=timings, champion_compared=manifest_args["champion_compared"],
+    )
+    files[L.REPORT] = build_run_report(records).encode()
+    ctx.put(L.REPORT, files[L.REPORT])
     if not passed:
         kept = {k: v for k, v in files.items() if k in L.REJECTED_FILES}
         timings["publish"] = round(time.perf_counter() - t0, 3)
@@ -294,6 +304,7 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
     return {
         "run": ctx.layout.run_prefix,
         "manifest": ctx.layout.run(L.MANIFEST),
+        "report": ctx.layout.run(L.REPORT),
         "champion": champion["run_id"] if champion else None,
         "store": ctx.store.uri,
     }

@@ -185,3 +185,21 @@ def test_already_published_run_id_is_refused(tmp_path: Path) -> None:
     (store / "runs" / "r" / "manifest.json").write_text("{}")
     result = runner.invoke(app, ["run", "--out", str(store), "--run-id", "r"])
     assert result.exit_code == 2 and "already published" in result.stderr
+
+
+def test_every_run_writes_its_report(tmp_path: Path) -> None:
+    """Passed and rejected runs both leave report.html, listed in the manifest, and the CLI says where."""
+    store = tmp_path / "store"
+    ok = runner.invoke(app, ["run", "--config", str(_fast_yaml(tmp_path)), "--out", str(store), "--run-id", "p"])
+    assert ok.exit_code == 0, ok.output
+    assert f"report: {store.resolve()}/runs/p/report.html" in ok.stdout
+    manifest = json.loads((store / "runs" / "p" / "manifest.json").read_text())
+    assert "report.html" in manifest["files"]
+    html = (store / "runs" / "p" / "report.html").read_text()
+    assert "PASSED" in html and "data:image/png;base64," in html
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    bad = runner.invoke(app, ["run", "--config", str(_fast_yaml(strict, gates={"min_accuracy": 0.9999})), "--out",
+                              str(store), "--run-id", "r"])
+    assert bad.exit_code == 4
+    assert "REJECTED" in (store / "rejected" / "r" / "report.html").read_text()
