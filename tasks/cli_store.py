@@ -100,7 +100,8 @@ def audit(
     for p in report.problems:
         _line(err, f"problem: {p}")
     verdict = "consistent" if report.ok else f"{len(report.problems)} problem(s)"
-    _line(err, f"audit of {report.store}: {verdict}, {len(report.warnings)} warning(s)")
+    failing = " (--strict: warnings fail)" if strict and report.warnings else ""
+    _line(err, f"audit of {report.store}: {verdict}, {len(report.warnings)} warning(s){failing}")
     raise typer.Exit(report.exit_code(strict))
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks import layout as L
 from tasks.errors import StoreError
-from tasks.gates import ChampionRef
 from tasks.manifest import dumps
 from tasks.storage import PreconditionFailed, Store, sha256_hex
+
+if TYPE_CHECKING:  # tasks.gates pulls in TensorFlow (via tasks.strip); promote/rollback/audit must not
+    from tasks.gates import ChampionRef
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ def read_champion(store: Store, attempts: int = 5) -> Champion | None:
 
 def champion_ref(store: Store, champion: Champion) -> ChampionRef:
     """The champion's deployable accuracy and size, read from its manifest."""
+    from tasks.gates import ChampionRef
+
     manifest = json.loads(store.get(L.RunLayout(champion.run_id).run(L.MANIFEST)))
     dep = manifest["deployable"]
     return ChampionRef(champion.run_id, float(dep["accuracy"]), int(dep["gzip_bytes"]))
@@ -167,10 +171,13 @@ def promote(store: Store, run_id: str, *, by: str, action: str = "promote") -> d
     """Make a verified, passing run the champion (a no-op returning the pointer if it already is)."""
     from tasks.audit import verify_run  # lazy: tasks.audit reads the champion through this module
 
-    current = read_champion(store)
+    # an explicit promotion first completes a crashed one, then applies on top of it
+    current = _finish_interrupted(store, read_champion(store))
     if current is not None and current.run_id == run_id:
         return current.pointer
     checked = verify_run(store, "runs", run_id)
+    if checked.objects == 0:
+        raise StoreError(f"run {run_id} is not published under runs/ in {store.uri}")
     if checked.state != "complete":
         raise StoreError(f"run {run_id} is {checked.state} in {store.uri} and cannot be champion")
     if checked.problems:
@@ -179,8 +186,11 @@ def promote(store: Store, run_id: str, *, by: str, action: str = "promote") -> d
 
 
 def rollback(store: Store, *, by: str) -> dict[str, Any]:
-    """Point the champion back at the pointer's `previous` run (recorded as a new history entry)."""
-    current = read_champion(store)
+    """Point the champion back at the pointer's `previous` run (recorded as a new history entry).
+
+    Rolling back twice returns to where you started: each rollback's `previous` is the run it replaced.
+    """
+    current = _finish_interrupted(store, read_champion(store))
     if current is None:
         raise StoreError(f"no champion in {store.uri}: nothing to roll back")
     previous = current.pointer.get("previous")

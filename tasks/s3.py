@@ -30,7 +30,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from tasks.errors import StoreError
+from tasks.errors import ConfigError, StoreError
 from tasks.storage import ObjectInfo, PreconditionFailed, _check_key
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
@@ -49,8 +49,13 @@ _PRECONDITION = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict
 
 def client_config(max_attempts: int | None = None) -> Config:
     """Bounded standard-mode retries and connect/read timeouts (pass it to Airflow's S3Hook too)."""
-    attempts = max_attempts if max_attempts is not None else int(os.environ.get("AWS_MAX_ATTEMPTS")
-                                                                   or DEFAULT_MAX_ATTEMPTS)
+    attempts = max_attempts
+    if attempts is None:
+        raw = os.environ.get("AWS_MAX_ATTEMPTS") or str(DEFAULT_MAX_ATTEMPTS)
+        try:
+            attempts = int(raw)
+        except ValueError:
+            raise ConfigError(f"AWS_MAX_ATTEMPTS must be an integer, got {raw!r}") from None
     return Config(
         retries={"mode": "standard", "total_max_attempts": max(1, attempts)},
         connect_timeout=CONNECT_TIMEOUT_S,

