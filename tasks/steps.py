@@ -20,7 +20,7 @@ from tasks import layout as L
 from tasks.config import PipelineConfig
 from tasks.errors import DataError, GateFailure
 from tasks.manifest import build_manifest, dumps, git_commit
-from tasks.storage import Store, read_uri
+from tasks.storage import PreconditionFailed, Store, read_uri
 
 
 @dataclass(frozen=True)
@@ -297,8 +297,14 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
         if current is not None and current.run_id == ctx.layout.run_id:
             champion = current.pointer  # a retried publish of the champion itself: nothing to do
         else:
-            champion = set_champion(ctx.store, ctx.layout.run_id, action="promote", by=ctx.layout.run_id,
-                                    expected_etag=expected)
+            try:
+                champion = set_champion(ctx.store, ctx.layout.run_id, action="promote", by=ctx.layout.run_id,
+                                        expected_etag=expected)
+            except PreconditionFailed as exc:
+                raise PreconditionFailed(
+                    f"published as {ctx.layout.run_prefix} but not promoted: {exc}; compare it with the new "
+                    f"champion and run `shears promote {ctx.store.uri} {ctx.layout.run_id}`"
+                ) from None
     if not keep_staging:
         ctx.work.delete_prefix(ctx.layout.staging_prefix)
     return {
@@ -315,6 +321,11 @@ def record_failure(store: Store, layout: L.RunLayout, stage: str, message: str, 
     """Write rejected/<id>/failure.json (and any extra records) so audits can see why a run stopped."""
     import datetime as dt
 
+    if store.exists(layout.rejected(L.MANIFEST)):
+        # the gate step already recorded this rejection completely (gates.json says why); keep it intact
+        return layout.rejected(L.MANIFEST)
+    # otherwise replace any earlier attempt's partial records wholesale
+    store.delete_prefix(layout.rejected_prefix)
     for name, data in (extra or {}).items():
         store.put(layout.rejected(name), data)
     record = {

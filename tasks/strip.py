@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from tasks.tfcompat import keras, tfmot
-
 
 @dataclass(frozen=True)
 class LayerSparsity:
@@ -43,7 +41,7 @@ class StripResult:
         }
 
 
-def layer_sparsity(model: keras.Model) -> dict[str, tuple[int, int]]:
+def layer_sparsity(model: Any) -> dict[str, tuple[int, int]]:
     """(weights, zeros) of each layer's kernel — the tensor tfmot prunes."""
     out = {}
     for layer in model.layers:
@@ -55,8 +53,10 @@ def layer_sparsity(model: keras.Model) -> dict[str, tuple[int, int]]:
     return out
 
 
-def strip_and_verify(pruned: keras.Model, pruned_layers: list[str], target: float, tolerance: float) -> StripResult:
+def strip_and_verify(pruned: Any, pruned_layers: list[str], target: float, tolerance: float) -> StripResult:
     """Strip wrappers (a new model; `pruned` is untouched) and measure per-layer kernel sparsity."""
+    from tasks.tfcompat import tfmot  # here, so the result types stay importable without TensorFlow
+
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     rows = []
     for name, (n, zeros) in layer_sparsity(stripped).items():

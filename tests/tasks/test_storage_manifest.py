@@ -85,3 +85,19 @@ def test_champion_promotion_is_conditional_and_recorded(tmp_path: Path) -> None:
     pointer = read_champion(store)
     assert pointer is not None and pointer.run_id == "r2" and pointer.pointer["previous"] == "r1"
     assert [json.loads(store.get(k))["run_id"] for k in store.list("champions/")] == ["r1", "r2"]
+
+
+def test_record_failure_replaces_partial_records_but_keeps_a_recorded_rejection(tmp_path: Path) -> None:
+    from tasks.steps import record_failure
+
+    store = LocalStore(tmp_path)
+    lay = L.RunLayout("r9")
+    store.put(lay.rejected("stale.json"), b"{}")
+    key = record_failure(store, lay, "validate", "data failed validation: x", 3, {L.VALIDATION: b"{}"})
+    assert json.loads(store.get(key))["reason"] == "data failed validation: x"
+    assert store.list("rejected/r9/") == ["rejected/r9/failure.json", "rejected/r9/validation.json"]
+    store.put(lay.rejected(L.MANIFEST), b"{}")
+    store.put(lay.rejected(L.GATES), b'{"passed": false}')
+    before = store.list("rejected/r9/")
+    assert record_failure(store, lay, "gate", "gate(s) failed", 4) == lay.rejected(L.MANIFEST)
+    assert store.list("rejected/r9/") == before
