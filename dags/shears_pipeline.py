@@ -1,0 +1,155 @@
+"""
+### shears_pipeline
+
+validate → train_baseline → prune → strip_and_verify → convert → evaluate → gate → publish
+
+Each task is a thin wrapper over one step of `tasks.steps`: it builds the run's context, calls the
+step and returns the step's small dict (keys in the store, metrics). Models and arrays move through
+the artifact store (`$SHEARS_STORE`, staging under `staging/<run_id>/`), never through XCom.
+
+* **Schedule**: nightly at 02:00 UTC, or as soon as the data asset (`$SHEARS_DATA_URI`) gets an event
+  (`shears data push` or the `shears_data_push` DAG).
+* **Manual runs**: `config` (absolute YAML path), `data_uri`, `model_uri` override the defaults.
+* **Run id**: artifacts live under the sanitized Airflow run id, so a retried task rewrites its own
+  outputs only; a cleared run that was already published is refused.
+* **Failures**: bad config/data and failed gates fail at once (no retry) and are recorded under
+  `rejected/<run_id>/`; store/network errors retry 3× with exponential backoff.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, dag, task
+from shears_airflow import (
+    CONFIG_PATTERN,
+    DATA_URI_PATTERN,
+    MODEL_URI_PATTERN,
+    PIPELINE_DAG_ID,
+    TRANSIENT_IO_ONLY,
+    data_asset,
+    on_task_failure,
+    open_run_store,
+    publish_once,
+    reject,
+    run_context,
+    run_layout,
+    shears_errors,
+    start_run,
+    tf_task_args,
+)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "shears",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=5),
+    # A multiplier since Airflow 3.3 (`True` would mean 1.0: no backoff). 2.0: ~5 s, 10 s, 20 s (jittered).
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=5),
+    "retry_policy": TRANSIENT_IO_ONLY,
+    "on_failure_callback": on_task_failure,
+}
+# Queue/pool of the tasks that import TensorFlow ($SHEARS_TF_QUEUE, $SHEARS_TF_POOL; unset: defaults).
+TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
+
+
+@dag(
+    dag_id=PIPELINE_DAG_ID,
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
+        assets=[data_asset()],
+    ),
+    # No start_date: the first nightly run is the next 02:00 UTC (with a past start_date, deploying or
+    # unpausing would immediately run "last night's" pipeline).
+    catchup=False,
+    max_active_runs=1,  # runs compete for the champion; one at a time also bounds memory
+    dagrun_timeout=timedelta(hours=6),
+    default_args=DEFAULT_ARGS,
+    params={
+        "config": Param(
+            None, type=["null", "string"], pattern=CONFIG_PATTERN, title="Pipeline config",
+            description="Absolute path of a pipeline YAML (empty: $SHEARS_CONFIG or the embedded defaults).",
+        ),
+        "data_uri": Param(
+            None, type=["null", "string"], pattern=DATA_URI_PATTERN, title="Data URI",
+            description="NPZ/CSV/Parquet: /abs/path, file:///abs/path or s3://bucket/key "
+                        "(empty: config data.uri, else the data asset if present, else sklearn digits).",
+        ),
+        "model_uri": Param(
+            None, type=["null", "string"], pattern=MODEL_URI_PATTERN, title="Pre-trained model URI",
+            description="A .keras/.h5 model to prune instead of training a baseline (empty: train one).",
+        ),
+    },
+    tags=["shears", "ml"],
+    doc_md=__doc__,
+)
+def shears_pipeline() -> None:
+    # multiple_outputs=False: one XCom per task (the step's small dict), not one more per key.
+    @task(retries=0, multiple_outputs=False)
+    def validate() -> dict[str, Any]:
+        from tasks.steps import step_validate
+
+        with shears_errors():
+            run, info = start_run()
+            return {**step_validate(run), **info}
+
+    @task(**TF_TASK)
+    def train_baseline() -> dict[str, Any]:
+        from tasks.steps import step_baseline
+
+        with shears_errors():
+            return step_baseline(run_context())
+
+    @task(**TF_TASK)
+    def prune() -> dict[str, Any]:
+        from tasks.steps import step_prune
+
+        with shears_errors():
+            return step_prune(run_context())
+
+    @task(**TF_TASK)
+    def strip_and_verify() -> dict[str, Any]:
+        from tasks.steps import step_strip
+
+        with shears_errors():
+            return step_strip(run_context())
+
+    @task(**TF_TASK)
+    def convert() -> dict[str, Any]:
+        from tasks.steps import step_convert
+
+        with shears_errors():
+            return step_convert(run_context())
+
+    @task(**TF_TASK)
+    def evaluate() -> dict[str, Any]:
+        from tasks.steps import step_evaluate
+
+        with shears_errors():
+            return step_evaluate(run_context())
+
+    @task(retries=0, multiple_outputs=False)
+    def gate() -> dict[str, Any]:
+        """Fails the run when a gate fails, after the rejection is recorded under rejected/<run_id>/."""
+        from tasks.steps import step_gate
+
+        with shears_errors():
+            run = run_context()
+            result = step_gate(run)
+            if not result["passed"]:
+                reject(run, result["summary"])  # raises GateFailure -> AirflowFailException
+            return result
+
+    @task(multiple_outputs=False)
+    def publish() -> dict[str, Any]:
+        """Publish runs/<run_id>/ and promote; a retry after a completed publish is a no-op."""
+        from airflow.sdk import get_current_context
+
+        with shears_errors():
+            return publish_once(open_run_store(), run_layout(get_current_context()["run_id"]))
+
+    chain(validate(), train_baseline(), prune(), strip_and_verify(), convert(), evaluate(), gate(), publish())
+
+
+shears_pipeline()

@@ -1,0 +1,385 @@
+"""Airflow-side wiring for Shears, shared by the DAGs (dags/) and the plugin (shears_plugin.py).
+
+Nothing here trains, converts or judges anything: it only resolves where things live (store, data,
+config), maps Shears errors to Airflow's failure semantics and records failures. Importing it must
+stay cheap (DAG files import it at parse time): stdlib and airflow.sdk only at module level;
+tasks.* and the Amazon provider are imported inside the functions that need them.
+
+Airflow puts the plugins folder on sys.path in every component (scheduler, DAG processor, workers,
+API server), which is why this module lives here and not in dags/.
+
+Environment (read at run time by tasks, at parse time only for the data asset's URI):
+    SHEARS_STORE        artifact store: a directory or s3://bucket/prefix
+                        (default: $AIRFLOW_HOME/shears-store). Staging lives in the same store.
+    SHEARS_DATA_URI     the data asset: file:///abs/path.npz or s3://bucket/key
+                        (default: file://$AIRFLOW_HOME/shears-incoming/data.npz)
+    SHEARS_CONFIG       pipeline YAML used when a run has no `config` param (default: embedded defaults)
+    SHEARS_AWS_CONN_ID  Airflow connection for s3:// stores and data (default: aws_default)
+    SHEARS_TF_QUEUE     (parse time, optional) worker queue for the TensorFlow tasks
+    SHEARS_TF_POOL      (parse time, optional) pool for the TensorFlow tasks, e.g. to cap concurrent trainings
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from tasks.layout import RunLayout
+    from tasks.steps import RunContext
+    from tasks.storage import Store
+
+log = logging.getLogger("shears.airflow")
+
+PIPELINE_DAG_ID = "shears_pipeline"
+PRODUCER_DAG_ID = "shears_data_push"
+
+ENV_STORE = "SHEARS_STORE"
+ENV_DATA_URI = "SHEARS_DATA_URI"
+ENV_CONFIG = "SHEARS_CONFIG"
+ENV_AWS_CONN = "SHEARS_AWS_CONN_ID"
+ENV_TF_QUEUE = "SHEARS_TF_QUEUE"
+ENV_TF_POOL = "SHEARS_TF_POOL"
+
+# Parameter patterns (JSON-schema regexes, checked by Airflow when a run is triggered).
+CONFIG_PATTERN = r"^/\S.*\.ya?ml$"
+DATA_URI_PATTERN = r"^(/|file:///|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)\S*\.(npz|csv|parquet|pq)$"
+MODEL_URI_PATTERN = r"^(/|file:///|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)\S*\.(keras|h5)$"
+
+# Retry only what is plausibly transient: store / network I/O. Everything else (bad config or data,
+# failed gates, a bug, a TensorFlow error) fails at once instead of burning three retries. A lost
+# champion race (PreconditionFailed, a StoreError) is not transient: the gate must be re-evaluated.
+# Exceptions are named by dotted path (RetryRule checks that they import; all three modules are light).
+TRANSIENT_IO_ONLY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="tasks.storage.PreconditionFailed",
+            action=RetryAction.FAIL,
+            reason="the champion changed during this run: not retried (the error says how to proceed)",
+        ),
+        RetryRule(
+            exception=["tasks.errors.StoreError", "builtins.OSError", "botocore.exceptions.BotoCoreError"],
+            action=RetryAction.RETRY,
+            reason="transient I/O error: retrying with exponential backoff",
+        ),
+    ],
+    default=RetryAction.FAIL,
+)
+
+
+# --------------------------------------------------------------------------- where things live
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
+
+
+def store_uri() -> str:
+    """The artifact store every task (and the links) use: $SHEARS_STORE or $AIRFLOW_HOME/shears-store."""
+    return os.environ.get(ENV_STORE) or str(airflow_home() / "shears-store")
+
+
+def data_uri() -> str:
+    """URI of the data asset (what `shears data push` writes and the producer DAG announces)."""
+    return os.environ.get(ENV_DATA_URI) or (airflow_home() / "shears-incoming" / "data.npz").as_uri()
+
+
+def data_asset() -> Asset:
+    """The data asset. Its name is its URI: Airflow keeps one active asset per name, so a fixed name
+    would turn the asset inactive (and fail the producer) after SHEARS_DATA_URI changes."""
+    return Asset(uri=data_uri(), group="shears")
+
+
+def tf_task_args() -> dict[str, Any]:
+    """Routing for the tasks that import TensorFlow: $SHEARS_TF_QUEUE / $SHEARS_TF_POOL when set
+    (workers with TF and enough memory; a pool capping concurrent trainings), else Airflow's defaults."""
+    out: dict[str, Any] = {}
+    if queue := os.environ.get(ENV_TF_QUEUE):
+        out["queue"] = queue
+    if pool := os.environ.get(ENV_TF_POOL):
+        out["pool"] = pool
+    return out
+
+
+def aws_conn_id() -> str:
+    return os.environ.get(ENV_AWS_CONN) or "aws_default"
+
+
+def location(uri: str) -> str:
+    """What tasks.storage.read_uri understands: a local path (file:// stripped) or an s3:// URI."""
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return unquote(urlsplit(uri).path)
+    return uri
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client built from the Airflow connection (credentials, region, endpoint_url)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    try:  # bounded botocore retries and timeouts, as the CLI's own client uses
+        from tasks.s3 import client_config
+
+        config = client_config()
+    except ImportError:
+        config = None
+    return S3Hook(aws_conn_id=aws_conn_id(), config=config).get_conn()
+
+
+def open_run_store(uri: str | None = None) -> Store:
+    """The store for this deployment; s3:// stores get their client from the Airflow connection."""
+    from tasks.storage import open_store, parse_s3_uri
+
+    text = uri or store_uri()
+    if text.startswith("s3://"):
+        from tasks.s3 import S3Store
+
+        bucket, prefix = parse_s3_uri(text)
+        return S3Store(bucket, prefix, client=s3_client())
+    return open_store(text)
+
+
+def run_layout(airflow_run_id: str) -> RunLayout:
+    """Artifact keys of an Airflow run: the run id is sanitized deterministically, so retries reuse them."""
+    from tasks.layout import RunLayout, sanitize_run_id
+
+    return RunLayout(sanitize_run_id(airflow_run_id))
+
+
+def data_exists(uri: str) -> bool:
+    loc = location(uri)
+    if loc.startswith("s3://"):
+        from tasks.storage import parse_s3_uri
+
+        bucket, key = parse_s3_uri(loc)
+        try:
+            s3_client().head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+    return Path(loc).is_file()
+
+
+def describe_data(uri: str) -> dict[str, Any]:
+    """Facts about the data object for the asset event's `extra` (sha256 for local files, etag on S3)."""
+    loc = location(uri)
+    if loc.startswith("s3://"):
+        from tasks.storage import parse_s3_uri
+
+        bucket, key = parse_s3_uri(loc)
+        head = s3_client().head_object(Bucket=bucket, Key=key)
+        return {"uri": uri, "bytes": int(head["ContentLength"]), "etag": str(head.get("ETag", "")).strip('"')}
+    path = Path(loc)
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"uri": uri, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+# --------------------------------------------------------------------------- failure semantics
+
+
+class shears_errors:  # lower-case: used like a function, `with shears_errors(): ...`
+    """Map Shears' non-retryable errors (bad config, bad data, failed gates) to AirflowFailException.
+
+    The original error stays attached as __cause__ (the failure callback reads its exit code).
+    Store and network errors pass through unchanged so TRANSIENT_IO_ONLY can retry them.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        from tasks.errors import ConfigError, DataError, GateFailure
+
+        if isinstance(exc, (ConfigError, DataError, GateFailure)):
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _current(context: Context | None) -> Context:
+    if context is not None:
+        return context
+    from airflow.sdk import get_current_context
+
+    return get_current_context()
+
+
+def _exists(store: Store, key: str) -> bool:
+    try:
+        return store.exists(key)
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------- building a step's context
+
+
+def start_run(context: Context | None = None) -> tuple[RunContext, dict[str, Any]]:
+    """Resolve config and data for a new (or cleared) run and reset this run's own outputs.
+
+    Config: the `config` param, else $SHEARS_CONFIG, else the embedded defaults. Data: the `data_uri`
+    param, else the config's data.uri, else the data asset if it exists, else the embedded default.
+    Raises ConfigError if this run id is already published (a cleared run must not overwrite it).
+    """
+    from tasks import layout as L
+    from tasks.config import load_config
+    from tasks.errors import ConfigError
+    from tasks.pipeline import make_context
+
+    ctx = _current(context)
+    params = ctx["params"]
+    layout = run_layout(ctx["run_id"])
+    store = open_run_store()
+    if store.exists(layout.run(L.MANIFEST)):
+        raise ConfigError(
+            f"run {layout.run_id} is already published in {store.uri}; "
+            "trigger a new run instead of clearing this one"
+        )
+    config_path = params.get("config") or os.environ.get(ENV_CONFIG) or None
+    cfg = load_config(config_path)
+    overrides: dict[str, Any] = {}
+    if params.get("data_uri"):
+        overrides["data.uri"], source = location(params["data_uri"]), "param"
+    elif cfg.data.uri:
+        source = "config"
+    elif data_exists(data_uri()):
+        overrides["data.uri"], source = location(data_uri()), "asset"
+    else:
+        source = "embedded"
+    if params.get("model_uri"):
+        overrides["model.pretrained"] = location(params["model_uri"])
+    if overrides:
+        cfg = load_config(config_path, overrides)
+    # A cleared run starts over: its own staging and rejection records go, nothing else is touched.
+    store.delete_prefix(layout.staging_prefix)
+    store.delete_prefix(layout.rejected_prefix)
+    log.info("shears run %s: store=%s config=%s data=%s (%s)", layout.run_id, store.uri,
+             config_path or "embedded defaults", cfg.data.uri or "embedded digits", source)
+    info = {"run_id": layout.run_id, "store": store.uri, "config": config_path, "data_source": source}
+    return make_context(store, layout.run_id, cfg), info
+
+
+def run_context(context: Context | None = None) -> RunContext:
+    """Context for every step after validate: the config is the one validate resolved and staged."""
+    import json
+
+    from tasks import layout as L
+    from tasks.config import build_config
+    from tasks.pipeline import make_context
+
+    ctx = _current(context)
+    layout = run_layout(ctx["run_id"])
+    store = open_run_store()
+    cfg = build_config(json.loads(store.get(layout.staging(L.CONFIG))))
+    return make_context(store, layout.run_id, cfg)
+
+
+def reject(run: RunContext, summary: str) -> None:
+    """Record a rejected run under rejected/<id>/ (step_publish does it and raises GateFailure)."""
+    from tasks.errors import GateFailure
+    from tasks.steps import step_publish
+
+    step_publish(run)  # publishes nothing: records rejected/<id>/ for a failed gate and raises GateFailure
+    raise GateFailure(summary)  # only reached if step_publish ever stops raising
+
+
+def publish_once(store: Store, layout: RunLayout, context: Context | None = None) -> dict[str, Any]:
+    """step_publish, safe to retry: a run whose publish already completed is reported, not redone.
+
+    step_publish deletes staging as its very last action, so "nothing staged but a manifest" means an
+    earlier attempt finished (the worker died before Airflow heard of it). With staging still present,
+    step_publish is simply run again: files are rewritten identically, and a champion that already is
+    this run is left alone.
+    """
+    import json
+
+    from tasks import layout as L
+    from tasks.errors import StoreError
+    from tasks.publish import read_champion
+
+    if not store.exists(layout.staging(L.GATES)):
+        if store.exists(layout.run(L.MANIFEST)):
+            manifest = json.loads(store.get(layout.run(L.MANIFEST)))
+            champion = read_champion(store)
+            log.info("run %s was already published by an earlier attempt; nothing to do", layout.run_id)
+            return {
+                "run": layout.run_prefix,
+                "manifest": layout.run(L.MANIFEST),
+                "champion": champion.run_id if champion else None,
+                "store": store.uri,
+                "status": manifest.get("status"),
+                "already_published": True,
+            }
+        raise StoreError(f"run {layout.run_id}: nothing staged and nothing published in {store.uri}")
+    from tasks.steps import step_publish
+
+    return step_publish(run_context(context))
+
+
+# --------------------------------------------------------------------------- failure callback
+
+
+def _reason(exc: object) -> str:
+    if exc is None:
+        return "task failed without an exception (killed, timed out or its worker was lost)"
+    if isinstance(exc, BaseException):
+        return f"{type(exc).__name__}: {exc}"
+    return str(exc)
+
+
+def on_task_failure(context: Context) -> None:
+    """on_failure_callback: record why the run stopped under rejected/<run_id>/, next to its artifacts.
+
+    Runs once per task instance that fails for good (not on retries). Writes failure.json (task id as
+    `stage`, the exception text as `reason`, the Shears exit code) via tasks.steps.record_failure, with
+    the run's small records still in staging (config, validation, ...). A gate rejection is already
+    recorded completely by step_publish (gates.json + a rejected manifest), which record_failure keeps
+    intact. Skips runs that are already published (a cleared, refused re-run is not a rejection).
+    Staging is dropped after a config/data error (nothing to resume) and kept after other failures, so
+    a failed I/O task can be cleared and resumed. Never raises: it must not mask the task's own error.
+    """
+    try:
+        _record_failure(context)
+    except Exception:
+        log.exception("shears: could not record why the task failed")
+
+
+def _record_failure(context: Context) -> None:
+    from tasks import layout as L
+    from tasks.errors import ConfigError, DataError, ShearsError
+    from tasks.steps import record_failure
+
+    ti = context["ti"]
+    exc = context.get("exception")
+    layout = run_layout(context["run_id"])
+    store = open_run_store()
+    if store.exists(layout.run(L.MANIFEST)):
+        log.info("run %s is published; not recording a failure of %s", layout.run_id, ti.task_id)
+        return
+    cause: object = exc
+    if isinstance(exc, BaseException) and isinstance(exc.__cause__, ShearsError):
+        cause = exc.__cause__
+    exit_code = cause.exit_code if isinstance(cause, ShearsError) else 1
+    extra = {}
+    for name in (L.CONFIG, L.VALIDATION, L.METRICS, L.SPARSITY, L.GATES):
+        if _exists(store, layout.staging(name)):
+            extra[name] = store.get(layout.staging(name))
+    key = record_failure(store, layout, ti.task_id, _reason(cause), exit_code, extra)
+    log.info("failure of %s recorded at %s/%s", ti.task_id, store.uri, key)
+    if isinstance(cause, (ConfigError, DataError)):
+        store.delete_prefix(layout.staging_prefix)

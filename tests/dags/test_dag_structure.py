@@ -1,0 +1,138 @@
+"""Shape of the DAGs: task order, retry semantics, schedule (cron OR asset), params, producer outlets."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.dags.airflow_env import DAGS
+
+STAGES = ["validate", "train_baseline", "prune", "strip_and_verify", "convert", "evaluate", "gate", "publish"]
+IO_TASKS = ["train_baseline", "prune", "strip_and_verify", "convert", "evaluate", "publish"]
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict[str, Any]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+def test_one_task_per_stage_in_a_chain(dags: dict[str, Any]) -> None:
+    dag = dags["shears_pipeline"]
+    assert [t.task_id for t in dag.topological_sort()] == STAGES
+    for upstream, downstream in itertools.pairwise(STAGES):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert all(t.trigger_rule == "all_success" for t in dag.tasks)  # a failed gate never publishes
+    assert dag.max_active_runs == 1
+
+
+def test_io_tasks_retry_with_exponential_backoff(dags: dict[str, Any]) -> None:
+    dag = dags["shears_pipeline"]
+    for task_id in IO_TASKS:
+        t = dag.get_task(task_id)
+        assert t.retries == 3, task_id
+        assert t.retry_exponential_backoff > 1, task_id  # a multiplier in Airflow 3.3: True would be 1.0
+        assert t.retry_delay <= timedelta(seconds=30), task_id
+        assert t.retry_policy is not None, task_id
+
+
+@pytest.mark.parametrize("task_id", ["validate", "gate"])
+def test_gate_and_validate_never_retry(dags: dict[str, Any], task_id: str) -> None:
+    assert dags["shears_pipeline"].get_task(task_id).retries == 0
+
+
+def test_every_task_records_its_failure(dags: dict[str, Any]) -> None:
+    from shears_airflow import on_task_failure
+
+    for t in dags["shears_pipeline"].tasks:
+        assert on_task_failure in t.on_failure_callback, t.task_id
+
+
+def test_retry_policy_retries_only_transient_io() -> None:
+    from airflow.sdk import RetryAction
+    from shears_airflow import TRANSIENT_IO_ONLY
+
+    from tasks.errors import ConfigError, DataError, GateFailure, StoreError
+    from tasks.storage import PreconditionFailed
+
+    def action(exc: BaseException) -> RetryAction:
+        return TRANSIENT_IO_ONLY.evaluate(exc, try_number=1, max_tries=4).action
+
+    assert action(StoreError("s3 timed out")) is RetryAction.RETRY
+    assert action(ConnectionResetError()) is RetryAction.RETRY
+    assert action(PreconditionFailed("champion changed")) is RetryAction.FAIL
+    for exc in (ConfigError("x"), DataError("x"), GateFailure("x"), ValueError("tf shape"), KeyError("k")):
+        assert action(exc) is RetryAction.FAIL, exc
+
+
+def test_schedule_is_nightly_cron_or_data_asset(dags: dict[str, Any]) -> None:
+    from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable
+    from shears_airflow import data_uri
+
+    dag = dags["shears_pipeline"]
+    schedule = dag.timetable
+    assert isinstance(schedule, AssetOrTimeSchedule)
+    assert isinstance(schedule.timetable, CronTriggerTimetable)
+    assert schedule.timetable.expression == "0 2 * * *"
+    assert str(schedule.timetable.timezone) in ("UTC", "Timezone('UTC')")
+    assets = list(schedule.asset_condition.objects)
+    assert [a.uri for a in assets] == [data_uri()]
+    producer = dags["shears_data_push"]
+    outlets = [o for t in producer.tasks for o in t.outlets]
+    assert outlets == [Asset(uri=data_uri(), group="shears")]
+    assert producer.timetable.can_be_scheduled is False  # manual / API only
+
+
+def test_params_have_types_patterns_and_null_defaults(dags: dict[str, Any]) -> None:
+    params = dags["shears_pipeline"].params
+    assert params.validate() == {"config": None, "data_uri": None, "model_uri": None}
+    for name in ("config", "data_uri", "model_uri"):
+        schema = params.get_param(name).schema
+        assert schema["type"] == ["null", "string"] and schema["pattern"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "ok"),
+    [
+        ("config", "/etc/shears/nightly.yaml", True),
+        ("config", "configs/relative.yaml", False),
+        ("config", "/etc/shears/nightly.json", False),
+        ("data_uri", "/data/new.npz", True),
+        ("data_uri", "file:///data/new.csv", True),
+        ("data_uri", "s3://ml-data/incoming/x.parquet", True),
+        ("data_uri", "http://example.com/x.npz", False),
+        ("data_uri", "s3://ml-data/incoming/x.txt", False),
+        ("model_uri", "s3://models/base/model.keras", True),
+        ("model_uri", "/models/base.h5", True),
+        ("model_uri", "/models/base.onnx", False),
+    ],
+)
+def test_param_patterns(dags: dict[str, Any], name: str, value: str, ok: bool) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dags["shears_pipeline"].params.get_param(name)
+    if ok:
+        assert param.resolve(value) == value
+    else:
+        with pytest.raises(ParamValidationError):
+            param.resolve(value)
+
+
+def test_tensorflow_tasks_can_be_routed_to_their_own_queue_and_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("SHEARS_TF_QUEUE", "tensorflow")
+    monkeypatch.setenv("SHEARS_TF_POOL", "shears_training")
+    dag = DagBag(dag_folder=str(DAGS / "shears_pipeline.py")).dags["shears_pipeline"]
+    tf_tasks = {"train_baseline", "prune", "strip_and_verify", "convert", "evaluate"}
+    for t in dag.tasks:
+        if t.task_id in tf_tasks:
+            assert (t.queue, t.pool) == ("tensorflow", "shears_training"), t.task_id
+        else:
+            assert (t.queue, t.pool) == ("default", "default_pool"), t.task_id
