@@ -271,7 +271,7 @@ def start_run(context: Context | None = None) -> tuple[RunContext, dict[str, Any
     log.info("shears run %s: store=%s config=%s data=%s (%s)", layout.run_id, store.uri,
              config_path or "embedded defaults", cfg.data.uri or "embedded digits", source)
     info = {"run_id": layout.run_id, "store": store.uri, "config": config_path, "data_source": source}
-    return make_context(store, layout.run_id, cfg), info
+    return make_context(store, layout.run_id, cfg, s3_client=s3_client), info
 
 
 def run_context(context: Context | None = None) -> RunContext:
@@ -286,7 +286,7 @@ def run_context(context: Context | None = None) -> RunContext:
     layout = run_layout(ctx["run_id"])
     store = open_run_store()
     cfg = build_config(json.loads(store.get(layout.staging(L.CONFIG))))
-    return make_context(store, layout.run_id, cfg)
+    return make_context(store, layout.run_id, cfg, s3_client=s3_client)
 
 
 def reject(run: RunContext, summary: str) -> None:

@@ -118,10 +118,11 @@ def run(
 
 
 # Sub-commands that live in their own modules (store audit/promotion, reports).
-from tasks import cli_report, cli_store  # noqa: E402
+from tasks import cli_data, cli_report, cli_store  # noqa: E402
 
 cli_store.register(app)
 cli_report.register(app)
+cli_data.register(data_app)
 
 
 def main() -> None:

@@ -40,12 +40,15 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def make_context(store: Store, run_id: str, cfg: PipelineConfig, work: Store | None = None) -> steps.RunContext:
+def make_context(
+    store: Store, run_id: str, cfg: PipelineConfig, work: Store | None = None,
+    s3_client: Callable[[], Any] | None = None,
+) -> steps.RunContext:
     try:
         layout = L.RunLayout(run_id)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return steps.RunContext(work=work or store, store=store, layout=layout, cfg=cfg)
+    return steps.RunContext(work=work or store, store=store, layout=layout, cfg=cfg, s3_client=s3_client)
 
 
 def run_pipeline(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ class RunContext:
     store: Store  # artifact store results are published to
     layout: L.RunLayout
     cfg: PipelineConfig
+    s3_client: Callable[[], Any] | None = None  # builds the client for s3:// inputs (the DAG's connection)
 
     def put(self, name: str, data: bytes) -> str:
         key = self.layout.staging(name)
@@ -63,7 +64,10 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     with _timed(ctx, "validate"):
         ctx.put_json(L.CONFIG, ctx.cfg.model_dump(mode="json"))
         uri = ctx.cfg.data.uri
-        raw = load_digits_default() if uri is None else parse_dataset(read_uri(uri), uri, ctx.cfg.data.label_column)
+        if uri is None:
+            raw = load_digits_default()
+        else:
+            raw = parse_dataset(read_uri(uri, ctx.s3_client), uri, ctx.cfg.data.label_column)
         report = validate_data(raw, ctx.cfg.validation)
         key = ctx.put_json(L.VALIDATION, report.to_dict())
         if not report.success:
@@ -94,7 +98,7 @@ def step_baseline(ctx: RunContext, model_uri: str | None = None) -> dict[str, An
     with _timed(ctx, "baseline"):
         splits = splits_from_npz(ctx.get(L.SPLITS))
         if uri:
-            result = evaluate_pretrained(model_from_bytes(read_uri(uri), uri), splits)
+            result = evaluate_pretrained(model_from_bytes(read_uri(uri, ctx.s3_client), uri), splits)
         else:
             result = train_baseline(splits, ctx.cfg.model)
         ctx.put(L.BASELINE_MODEL, model_to_h5(result.model, include_optimizer=False))

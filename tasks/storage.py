@@ -10,9 +10,10 @@ import builtins
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from tasks.errors import ConfigError, StoreError
 
@@ -53,6 +54,15 @@ class Store(Protocol):
     def versions(self, key: str) -> builtins.list[str]: ...
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -80,6 +90,7 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; workers may run as another user
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -174,15 +185,19 @@ def open_store(uri: str | Path) -> Store:
     return LocalStore(text)
 
 
-def read_uri(uri: str) -> bytes:
-    """Read one object by local path or s3:// URI; used for input data and user models."""
+def read_uri(uri: str, s3_client: Callable[[], Any] | None = None) -> bytes:
+    """Read one object by local path or s3:// URI; used for input data and user models.
+
+    `s3_client` builds the boto3 client (the DAG passes one from its Airflow connection); without it
+    the standard AWS environment/profile is used.
+    """
     if uri.startswith("s3://"):
         from tasks.s3 import S3Store
 
         bucket, key = parse_s3_uri(uri)
         if not key:
             raise ConfigError(f"S3 URI names no object: {uri}")
-        return S3Store(bucket, "").get(key)
+        return S3Store(bucket, "", client=s3_client() if s3_client else None).get(key)
     path = Path(uri)
     if not path.is_file():
         raise ConfigError(f"file not found: {uri}")

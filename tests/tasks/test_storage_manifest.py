@@ -101,3 +101,14 @@ def test_record_failure_replaces_partial_records_but_keeps_a_recorded_rejection(
     before = store.list("rejected/r9/")
     assert record_failure(store, lay, "gate", "gate(s) failed", 4) == lay.rejected(L.MANIFEST)
     assert store.list("rejected/r9/") == before
+
+
+def test_local_store_files_honour_the_umask(tmp_path: Path) -> None:
+    """Workers may run as another user than the one who pushed the data: files must not be 0600."""
+    import stat
+
+    from tasks import storage
+
+    LocalStore(tmp_path).put("d/x.bin", b"1")
+    mode = stat.S_IMODE((tmp_path / "d" / "x.bin").stat().st_mode)
+    assert mode == 0o666 & ~storage._UMASK
