@@ -14,7 +14,7 @@ test: setup  ## the whole suite (unit, CLI, S3, DAG, report, integration)
 	.venv/bin/python -m pytest
 
 lint: setup
-	.venv/bin/ruff check tasks dags plugins tests bench
+	.venv/bin/ruff check tasks dags plugins tests bench docker
 	.venv/bin/mypy
 
 bench-fashion: setup  ## Fashion-MNIST with the TF tutorial's settings (needs Debian package dataset-fashion-mnist)
