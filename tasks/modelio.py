@@ -18,7 +18,13 @@ def model_to_h5(model: keras.Model, *, include_optimizer: bool) -> bytes:
 
 
 def model_from_bytes(data: bytes, name: str = "model.h5", *, pruned: bool = False) -> keras.Model:
-    """Load .h5 or .keras bytes without compiling; .keras loads in Keras safe mode (no arbitrary code)."""
+    """Load .h5 or .keras bytes without compiling, always in Keras safe mode.
+
+    Safe mode refuses Lambda layers (serialized Python bytecode) in both formats: a user's model file
+    must not run code on a worker that holds store credentials.
+    """
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
     suffix = ".keras" if name.lower().endswith(".keras") else ".h5"
     if not name.lower().endswith((".keras", ".h5", ".hdf5")):
         raise ConfigError(f"unsupported model file {name}: use .keras or .h5")
@@ -26,12 +32,11 @@ def model_from_bytes(data: bytes, name: str = "model.h5", *, pruned: bool = Fals
         path = Path(tmp) / f"model{suffix}"
         path.write_bytes(data)
         try:
-            if pruned:
-                with tfmot.sparsity.keras.prune_scope():
-                    return keras.models.load_model(path, compile=False)
-            if suffix == ".keras":
+            with SafeModeScope(True):
+                if pruned:
+                    with tfmot.sparsity.keras.prune_scope():
+                        return keras.models.load_model(path, compile=False)
                 return keras.models.load_model(path, compile=False, safe_mode=True)
-            return keras.models.load_model(path, compile=False)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             first = str(exc).splitlines()[0][:200] if str(exc) else ""
             raise ConfigError(f"cannot load model {name}: {type(exc).__name__}: {first}") from None

@@ -7,6 +7,7 @@ caller maps them to exit codes.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from tasks import steps
 from tasks.config import PipelineConfig
 from tasks.errors import ConfigError, DataError, GateFailure, ShearsError
 from tasks.storage import LocalStore, Store
+
+log = logging.getLogger(__name__)
 
 STEP_NAMES = ("validate", "baseline", "prune", "strip", "convert", "evaluate", "gate", "publish")
 
@@ -95,8 +98,11 @@ def run_pipeline(
             extra = {}
             if ctx.work.exists(ctx.layout.staging(L.VALIDATION)):
                 extra[L.VALIDATION] = ctx.get(L.VALIDATION)
-            steps.record_failure(store, ctx.layout, current, str(exc), exc.exit_code, extra)
-            ctx.work.delete_prefix(ctx.layout.staging_prefix)
+            try:
+                steps.record_failure(store, ctx.layout, current, str(exc), exc.exit_code, extra)
+                ctx.work.delete_prefix(ctx.layout.staging_prefix)
+            except ShearsError as record_exc:  # keep the original error (and its exit code) for the caller
+                log.warning("could not record the failure of run %s: %s", run_id, record_exc)
             raise
 
 

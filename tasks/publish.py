@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tasks import layout as L
-from tasks.errors import StoreError
+from tasks.errors import ConfigError, StoreError
 from tasks.manifest import dumps
 from tasks.storage import PreconditionFailed, Store, sha256_hex
 
@@ -139,6 +139,8 @@ def set_champion(
     if not isinstance(manifest, dict) or manifest.get("status") != "passed":
         raise StoreError(f"run {run_id} did not pass its gates and cannot be champion")
     current = _finish_interrupted(store, read_champion(store))
+    if current is not None and current.run_id == run_id:
+        return current.pointer  # already champion (e.g. a retry that just completed its own interrupted claim)
     current_etag = current.etag if current else None
     if current_etag != expected_etag:
         was = current.run_id if current else "none"
@@ -171,6 +173,8 @@ def promote(store: Store, run_id: str, *, by: str, action: str = "promote") -> d
     """Make a verified, passing run the champion (a no-op returning the pointer if it already is)."""
     from tasks.audit import verify_run  # lazy: tasks.audit reads the champion through this module
 
+    if not L.RUN_ID_RE.match(run_id):
+        raise ConfigError(f"invalid run id {run_id!r}: use letters, digits, '.', '_' or '-'")
     # an explicit promotion first completes a crashed one, then applies on top of it
     current = _finish_interrupted(store, read_champion(store))
     if current is not None and current.run_id == run_id:

@@ -59,6 +59,7 @@ def _timed(ctx: RunContext, step: str) -> Iterator[dict[str, Any]]:
 def step_validate(ctx: RunContext) -> dict[str, Any]:
     """Read and validate the data; on failure record why and raise DataError (nothing is trained)."""
     from tasks.data import load_digits_default, num_classes_of, parse_dataset, split, splits_to_npz
+    from tasks.schedule import derive_schedule
     from tasks.validate import validate_data
 
     with _timed(ctx, "validate"):
@@ -77,6 +78,8 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
             splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes)
         except ValueError as exc:
             raise DataError(f"cannot split data: {exc}") from None
+        # a schedule that can never reach its target is a config error: raise it before anything trains
+        schedule = derive_schedule(ctx.cfg.prune, len(splits.x_train))
         ctx.put(L.SPLITS, splits_to_npz(splits))
     return {
         "validation": key,
@@ -85,6 +88,7 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         "train_rows": len(splits.x_train),
         "test_rows": len(splits.x_test),
         "checks": len(report.checks),
+        "prune_end_step": schedule.end_step,
     }
 
 
@@ -233,7 +237,7 @@ def _staged_files(ctx: RunContext) -> dict[str, bytes]:
     files = {}
     for key in ctx.work.list(prefix):
         name = key[len(prefix) :]
-        if name == L.SPLITS or name.startswith(L.TIMINGS_DIR + "/"):
+        if any(name == only or name.startswith(only + "/") for only in L.STAGING_ONLY):
             continue
         files[name] = ctx.work.get(key)
     return files
@@ -284,6 +288,7 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
     files[L.REPORT] = build_run_report(records).encode()
     ctx.put(L.REPORT, files[L.REPORT])
     if not passed:
+        files[L.FAILURE] = failure_record(ctx.layout.run_id, "gate", gates["summary"], GateFailure.exit_code)
         kept = {k: v for k, v in files.items() if k in L.REJECTED_FILES}
         timings["publish"] = round(time.perf_counter() - t0, 3)
         manifest = build_manifest(status="rejected", files=kept, timings=timings, **manifest_args)
@@ -323,8 +328,6 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
 def record_failure(store: Store, layout: L.RunLayout, stage: str, message: str, exit_code: int,
                    extra: dict[str, bytes] | None = None) -> str:
     """Write rejected/<id>/failure.json (and any extra records) so audits can see why a run stopped."""
-    import datetime as dt
-
     if store.exists(layout.rejected(L.MANIFEST)):
         # the gate step already recorded this rejection completely (gates.json says why); keep it intact
         return layout.rejected(L.MANIFEST)
@@ -332,13 +335,19 @@ def record_failure(store: Store, layout: L.RunLayout, stage: str, message: str, 
     store.delete_prefix(layout.rejected_prefix)
     for name, data in (extra or {}).items():
         store.put(layout.rejected(name), data)
-    record = {
-        "run_id": layout.run_id,
+    key = layout.rejected(L.FAILURE)
+    store.put(key, failure_record(layout.run_id, stage, message, exit_code))
+    return key
+
+
+def failure_record(run_id: str, stage: str, message: str, exit_code: int) -> bytes:
+    """failure.json: which stage stopped the run, why, and the CLI exit code it maps to."""
+    import datetime as dt
+
+    return dumps({
+        "run_id": run_id,
         "stage": stage,
         "exit_code": exit_code,
         "reason": message,
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    key = layout.rejected(L.FAILURE)
-    store.put(key, dumps(record))
-    return key
+    })

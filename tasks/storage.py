@@ -112,8 +112,10 @@ class LocalStore:
             return []
         out = []
         for p in base.rglob("*"):
-            if p.is_file() and not p.name.startswith("."):
-                out.append(p.relative_to(self.root).as_posix())
+            rel = p.relative_to(self.root)
+            # dot-files and dot-folders are the store's own bookkeeping (temp files, locks, versions)
+            if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+                out.append(rel.as_posix())
         return sorted(out)
 
     def delete_prefix(self, prefix: str) -> None:
@@ -197,7 +199,10 @@ def read_uri(uri: str, s3_client: Callable[[], Any] | None = None) -> bytes:
         bucket, key = parse_s3_uri(uri)
         if not key:
             raise ConfigError(f"S3 URI names no object: {uri}")
-        return S3Store(bucket, "", client=s3_client() if s3_client else None).get(key)
+        store = S3Store(bucket, "", client=s3_client() if s3_client else None)
+        if store.head(key) is None:  # the same answer as for a missing local file (exit 2, no retries)
+            raise ConfigError(f"file not found: {uri}")
+        return store.get(key)
     path = Path(uri)
     if not path.is_file():
         raise ConfigError(f"file not found: {uri}")

@@ -82,6 +82,8 @@ def _cases(tmp_path: Path) -> dict[str, tuple[list[str], int, str]]:
     unknown.write_text("prune:\n  final_sparsity: 0.8\n  bogus_key: 1\n")
     sparsity = tmp_path / "sparsity.yaml"
     sparsity.write_text("prune:\n  final_sparsity: 1.2\n")
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text("prune:\n  end_step: 100000\n")
     num10 = tmp_path / "num10.yaml"
     num10.write_text("validation:\n  num_classes: 10\n")
     return {
@@ -100,11 +102,12 @@ def _cases(tmp_path: Path) -> dict[str, tuple[list[str], int, str]]:
         "sparsity": (["--config", str(sparsity)], 2, "prune.final_sparsity"),
         "missing_file": (["--data", str(tmp_path / "nope.npz")], 2, "file not found"),
         "bad_run_id": (["--run-id", "../../etc"], 2, "invalid run id"),
+        "schedule": (["--config", str(schedule)], 2, "prune.end_step 100000 is never reached"),
     }
 
 
 CASES = ["nan", "inf", "labels", "empty", "truncated", "mismatch", "dims", "label_column", "few_rows",
-         "unknown_key", "sparsity", "missing_file", "bad_run_id"]
+         "unknown_key", "sparsity", "missing_file", "bad_run_id", "schedule"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -117,6 +120,7 @@ def test_bad_input_exit_code_one_line_and_no_manifest(case: str, tmp_path: Path)
     assert len(err_lines) == 1 and needle in err_lines[0], result.stderr
     assert _manifests(store) == []
     assert not list(store.rglob("*.h5")), "nothing may be trained on bad input"
+    assert "step baseline" not in result.stderr, "nothing may be trained on bad input"
 
 
 def test_validation_failure_is_recorded_for_audit(tmp_path: Path) -> None:
@@ -144,6 +148,9 @@ def test_gate_failure_exits_4_and_publishes_no_model(tmp_path: Path) -> None:
     assert json.loads((rejected / "gates.json").read_text())["passed"] is False
     assert json.loads((rejected / "manifest.json").read_text())["status"] == "rejected"
     assert not list(rejected.rglob("*.h5")) and not list(rejected.rglob("*.tflite"))
+    failure = json.loads((rejected / "failure.json").read_text())
+    assert failure["stage"] == "gate" and failure["exit_code"] == 4 and "min_accuracy" in failure["reason"]
+    assert "failure.json" in json.loads((rejected / "manifest.json").read_text())["files"]
 
 
 def test_same_data_config_and_run_id_give_identical_metrics(tmp_path: Path, digits_npz: Path) -> None:

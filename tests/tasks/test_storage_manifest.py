@@ -112,3 +112,33 @@ def test_local_store_files_honour_the_umask(tmp_path: Path) -> None:
     LocalStore(tmp_path).put("d/x.bin", b"1")
     mode = stat.S_IMODE((tmp_path / "d" / "x.bin").stat().st_mode)
     assert mode == 0o666 & ~storage._UMASK
+
+
+def test_retry_that_finds_its_own_interrupted_claim_succeeds(tmp_path: Path) -> None:
+    """A crash between the history claim and the pointer write, then a retry of the same promotion."""
+    store = LocalStore(tmp_path)
+    _publish_fake_run(store, "r1")
+    _publish_fake_run(store, "r2")
+    set_champion(store, "r1", action="promote", by="t", expected_etag=None)
+    first = read_champion(store)
+    assert first is not None
+    claim = dict(first.pointer, run_id="r2", seq=2, previous="r1")
+    store.put(L.champion_history(2), dumps(claim))  # the first attempt died right after this
+    pointer = set_champion(store, "r2", action="promote", by="t", expected_etag=first.etag)
+    assert pointer["run_id"] == "r2"
+    now = read_champion(store)
+    assert now is not None and now.run_id == "r2" and now.seq == 2
+    assert len(store.list("champions/")) == 2
+
+
+def test_local_store_listing_hides_its_bookkeeping(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put_if("champion.json", b"1", if_match=None, if_none_match=True)
+    store.put_if("champion.json", b"2", if_match=storage_sha(b"1"), if_none_match=False)
+    assert store.list("") == ["champion.json"]
+
+
+def storage_sha(data: bytes) -> str:
+    from tasks.storage import sha256_hex
+
+    return sha256_hex(data)
