@@ -23,6 +23,7 @@ from typing import Any
 from tasks import layout as L
 from tasks.errors import StoreError
 from tasks.manifest import schema_problems
+from tasks.publish import read_champion_history
 from tasks.storage import Store, sha256_hex
 
 MODEL_SUFFIXES = (".h5", ".keras", ".tflite", ".pb", ".onnx")
@@ -148,29 +149,6 @@ def verify_run(store: Store, area: str, run_id: str, names: list[str] | None = N
     )
 
 
-def _history(store: Store) -> tuple[list[dict[str, Any]], dict[int, bytes], list[str]]:
-    entries: list[dict[str, Any]] = []
-    raw_by_seq: dict[int, bytes] = {}
-    problems: list[str] = []
-    for key in store.list(L.CHAMPIONS_DIR + "/"):
-        raw = store.get(key)
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            problems.append(f"{key}: not valid JSON")
-            continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
-            problems.append(f"{key}: history entry without an integer seq")
-            continue
-        if key != L.champion_history(entry["seq"]):
-            problems.append(f"{key}: holds seq {entry['seq']} (expected {L.champion_history(entry['seq'])})")
-            continue
-        entries.append(entry)
-        raw_by_seq[entry["seq"]] = raw
-    entries.sort(key=lambda e: int(e["seq"]))
-    return entries, raw_by_seq, problems
-
-
 def _check_champion(
     store: Store, runs: dict[str, RunAudit], history: list[dict[str, Any]], raw_by_seq: dict[int, bytes],
 ) -> tuple[dict[str, Any] | None, list[str], list[str]]:
@@ -272,7 +250,7 @@ def audit_store(store: Store, run_id: str | None = None) -> AuditReport:
         if r.state == "incomplete":
             warnings.append(f"INCOMPLETE {r.prefix}/: {r.objects} object(s) but no {L.MANIFEST} "
                             "(interrupted upload; not published, cannot be champion)")
-    history, raw_by_seq, hist_problems = _history(store)
+    history, raw_by_seq, hist_problems = read_champion_history(store)
     problems += hist_problems
     pointer, champ_problems, champ_warnings = _check_champion(store, runs, history, raw_by_seq)
     if run_id is not None:  # only the champion's own run was verified: drop noise about other runs

@@ -65,12 +65,28 @@ def champion_ref(store: Store, champion: Champion) -> ChampionRef:
     return ChampionRef(champion.run_id, float(dep["accuracy"]), int(dep["gzip_bytes"]))
 
 
-def champion_history(store: Store) -> list[dict[str, Any]]:
-    out = []
+def read_champion_history(store: Store) -> tuple[list[dict[str, Any]], dict[int, bytes], list[str]]:
+    """champions/*.json sorted by seq, their raw bytes by seq, and one problem line per unusable entry."""
+    entries: list[dict[str, Any]] = []
+    raw_by_seq: dict[int, bytes] = {}
+    problems: list[str] = []
     for key in store.list(L.CHAMPIONS_DIR + "/"):
-        if key.endswith(".json"):
-            out.append(json.loads(store.get(key)))
-    return sorted(out, key=lambda e: int(e.get("seq", 0)))
+        raw = store.get(key)
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            problems.append(f"{key}: not valid JSON")
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
+            problems.append(f"{key}: history entry without an integer seq")
+            continue
+        if key != L.champion_history(entry["seq"]):
+            problems.append(f"{key}: holds seq {entry['seq']} (expected {L.champion_history(entry['seq'])})")
+            continue
+        entries.append(entry)
+        raw_by_seq[entry["seq"]] = raw
+    entries.sort(key=lambda e: int(e["seq"]))
+    return entries, raw_by_seq, problems
 
 
 def _put_once(store: Store, key: str, body: bytes, *, if_match: str | None, if_none_match: bool) -> None:
@@ -139,8 +155,8 @@ def set_champion(
     if not isinstance(manifest, dict) or manifest.get("status") != "passed":
         raise StoreError(f"run {run_id} did not pass its gates and cannot be champion")
     current = _finish_interrupted(store, read_champion(store))
-    if current is not None and current.run_id == run_id:
-        return current.pointer  # already champion (e.g. a retry that just completed its own interrupted claim)
+    if current is not None and current.run_id == run_id and current.pointer.get("by") == by:
+        return current.pointer  # a retry of this very promotion whose claim was completed just above
     current_etag = current.etag if current else None
     if current_etag != expected_etag:
         was = current.run_id if current else "none"

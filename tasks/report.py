@@ -216,16 +216,14 @@ _RUN_FILE_RE = re.compile(r"^(runs|rejected)/([^/]+)/(manifest\.json|failure\.js
 
 
 def _champions(store: Store) -> tuple[str | None, dict[str, list[int]]]:
-    """Current champion run id and, per run id, its positions in the champion history.
+    """Current champion run id and, per run id, its positions in the champion history."""
+    from tasks.publish import read_champion_history
 
-    Read directly (not via tasks.publish) so `shears report` never imports TensorFlow.
-    """
     current = _dict_or_none(_json_or_none(store.get(L.CHAMPION) if store.exists(L.CHAMPION) else None))
     seqs: dict[str, list[int]] = {}
-    for key in store.list(L.CHAMPIONS_DIR + "/"):
-        entry = _dict_or_none(_json_or_none(store.get(key))) if key.endswith(".json") else None
-        if entry and entry.get("run_id"):
-            seqs.setdefault(str(entry["run_id"]), []).append(int(entry.get("seq", 0)))
+    for entry in read_champion_history(store)[0]:
+        if entry.get("run_id"):
+            seqs.setdefault(str(entry["run_id"]), []).append(int(entry["seq"]))
     return (str(current["run_id"]) if current and current.get("run_id") else None), seqs
 
 
