@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from tasks.errors import ConfigError, ShearsError
+from tasks.cli_common import err, fail, out
+from tasks.errors import ShearsError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prune, quantize, gate and publish Keras models.")
@@ -18,14 +17,6 @@ data_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Register new data (emits an Airflow asset event)."
 )
 app.add_typer(data_app, name="data")
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
-
-
-def _fail(exc: ShearsError) -> typer.Exit:
-    err.print(f"[bold red]error[/]: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", soft_wrap=True,
-              highlight=False)
-    return typer.Exit(exc.exit_code)
 
 
 def _fmt_bytes(n: int) -> str:
@@ -102,7 +93,7 @@ def run(
 
             outcome = run_pipeline(store, cfg, rid, model_uri=model, on_step=on_step)
     except ShearsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if outcome.sparsity:
         out.print(sparsity_table(outcome.sparsity))
     if outcome.metrics:
@@ -114,7 +105,7 @@ def run(
     if outcome.metrics:
         out.print(f"report: {where}/report.html", highlight=False)
     if outcome.error is not None:
-        raise _fail(outcome.error)
+        raise fail(outcome.error)
 
 
 # Sub-commands that live in their own modules (store audit/promotion, reports).
@@ -126,11 +117,7 @@ cli_data.register(data_app)
 
 
 def main() -> None:
-    try:
-        app()
-    except ConfigError as exc:  # pragma: no cover - typer handles most paths itself
-        err.print(f"error: {exc}")
-        sys.exit(2)
+    app()
 
 
 if __name__ == "__main__":

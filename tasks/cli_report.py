@@ -36,7 +36,7 @@ def report(
 ) -> None:
     """Trend of deployable accuracy and gzipped size over the last runs (champions and rejections marked)."""
     from tasks import layout as L
-    from tasks.cli import _fail
+    from tasks.cli_common import fail
     from tasks.report import (
         TREND_REPORT,
         build_run_report,
@@ -65,7 +65,7 @@ def report(
         html = build_trend_report(entries, source=store.uri, link_reports=out is None)
         where = _write(html, store, TREND_REPORT, out)
     except ShearsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     champions = sum(1 for e in entries if e.champion_seqs)
     rejected = sum(1 for e in entries if e.status != "passed")
     typer.echo(f"trend over {len(entries)} runs ({rejected} rejected, {champions} champions): {where}")

@@ -8,31 +8,15 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from tasks.cli_common import err, fail, line, out
 from tasks.errors import ShearsError
 
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
 STORE_ARG = typer.Argument(help="artifact store: a directory or s3://bucket/prefix")
-
-
-def _line(console: Console, text: str) -> None:
-    """One physical line, never wrapped or re-coloured (problem lines must stay greppable)."""
-    console.print(escape(text), soft_wrap=True, highlight=False)
-
-
-def _fail(exc: ShearsError) -> typer.Exit:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    _line(err, f"error: {text}")
-    return typer.Exit(exc.exit_code)
 
 
 def _who() -> str:
@@ -77,31 +61,31 @@ def audit(
     try:
         report = audit_store(open_store(store_uri), run)
     except ShearsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
-        _line(out, json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str))
+        line(out, json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str))
     else:
         if report.runs or report.rejected:
             out.print(_runs_table(report))
         else:
-            _line(out, f"no runs in {report.store}")
+            line(out, f"no runs in {report.store}")
         if report.champion:
             c = report.champion
-            _line(out, f"champion: {c.get('run_id')} (seq {c.get('seq')}, {c.get('action')} by {c.get('by')} "
+            line(out, f"champion: {c.get('run_id')} (seq {c.get('seq')}, {c.get('action')} by {c.get('by')} "
                        f"at {c.get('at')}; previous {c.get('previous') or 'none'}); champion.json versions: "
                        f"{report.champion_versions}")
         else:
-            _line(out, "champion: none")
+            line(out, "champion: none")
         for e in report.history:
-            _line(out, f"  history {e.get('seq'):>6}: {e.get('action')} {e.get('run_id')} by {e.get('by')} "
+            line(out, f"  history {e.get('seq'):>6}: {e.get('action')} {e.get('run_id')} by {e.get('by')} "
                        f"at {e.get('at')} (previous {e.get('previous') or 'none'})")
     for w in report.warnings:
-        _line(err, f"warning: {w}")
+        line(err, f"warning: {w}")
     for p in report.problems:
-        _line(err, f"problem: {p}")
+        line(err, f"problem: {p}")
     verdict = "consistent" if report.ok else f"{len(report.problems)} problem(s)"
     failing = " (--strict: warnings fail)" if strict and report.warnings else ""
-    _line(err, f"audit of {report.store}: {verdict}, {len(report.warnings)} warning(s){failing}")
+    line(err, f"audit of {report.store}: {verdict}, {len(report.warnings)} warning(s){failing}")
     raise typer.Exit(report.exit_code(strict))
 
 
@@ -116,9 +100,9 @@ def promote(
     try:
         pointer = do_promote(open_store(store_uri), run_id, by=_who())
     except ShearsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     previous = pointer.get("previous") or "none"
-    _line(out, f"champion: {pointer['run_id']} (seq {pointer['seq']}, previous {previous})")
+    line(out, f"champion: {pointer['run_id']} (seq {pointer['seq']}, previous {previous})")
 
 
 def rollback(store_uri: Annotated[str, STORE_ARG]) -> None:
@@ -129,8 +113,8 @@ def rollback(store_uri: Annotated[str, STORE_ARG]) -> None:
     try:
         pointer = do_rollback(open_store(store_uri), by=_who())
     except ShearsError as exc:
-        raise _fail(exc) from None
-    _line(out, f"champion: {pointer['run_id']} (seq {pointer['seq']}, rolled back from {pointer['previous']})"
+        raise fail(exc) from None
+    line(out, f"champion: {pointer['run_id']} (seq {pointer['seq']}, rolled back from {pointer['previous']})"
           if pointer.get("action") == "rollback" else f"champion: {pointer['run_id']} (unchanged)")
 
 
