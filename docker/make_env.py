@@ -2,7 +2,8 @@
 """Write docker/.env for docker/compose.yaml: fresh random secrets plus the documented defaults. Stdlib only.
 
     python3 docker/make_env.py            # writes docker/.env (mode 600); refuses to overwrite an existing one
-    python3 docker/make_env.py --force    # new secrets (the database/S3 volumes keep the old ones: see docs/deploy.md)
+    python3 docker/make_env.py --force    # new secrets (the database/S3 volumes keep the old ones: see README.md,
+                                          # "Deploy" > "Configuration and secrets")
     python3 docker/make_env.py -o FILE    # somewhere else (then: docker compose --env-file FILE ...)
 
 docker/.env is git-ignored (docker/.gitignore). compose.yaml has no default for any secret: it refuses to start

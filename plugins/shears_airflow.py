@@ -2,8 +2,9 @@
 
 Nothing here trains, converts or judges anything: it only resolves where things live (store, data,
 config), maps Shears errors to Airflow's failure semantics and records failures. Importing it must
-stay cheap (DAG files import it at parse time): stdlib and airflow.sdk only at module level;
-tasks.* and the Amazon provider are imported inside the functions that need them.
+stay cheap (DAG files import it at parse time): stdlib, airflow.sdk and the stdlib-only tasks.datauri
+at module level; the rest of tasks.* and the Amazon provider are imported inside the functions that
+need them.
 
 Airflow puts the plugins folder on sys.path in every component (scheduler, DAG processor, workers,
 API server), which is why this module lives here and not in dags/.
@@ -12,7 +13,8 @@ Environment (read at run time by tasks, at parse time only for the data asset's 
     SHEARS_STORE        artifact store: a directory or s3://bucket/prefix
                         (default: $AIRFLOW_HOME/shears-store). Staging lives in the same store.
     SHEARS_DATA_URI     the data asset: file:///abs/path.npz or s3://bucket/key
-                        (default: file://$AIRFLOW_HOME/shears-incoming/data.npz)
+                        (default: file://$AIRFLOW_HOME/shears-incoming/data.npz; tasks.datauri, shared
+                        with `shears data push`)
     SHEARS_CONFIG       pipeline YAML used when a run has no `config` param (default: embedded defaults)
     SHEARS_AWS_CONN_ID  Airflow connection for s3:// stores and data (default: aws_default)
     SHEARS_TF_QUEUE     (parse time, optional) worker queue for the TensorFlow tasks
@@ -31,6 +33,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, ExceptionRetryPolicy, RetryAction, RetryRule
 from airflow.sdk.exceptions import AirflowFailException
 
+# The data asset's URI and file:// handling, shared with `shears data push` (re-exported for the DAGs).
+from tasks.datauri import airflow_home, location
+from tasks.datauri import default_data_uri as data_uri
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -44,7 +50,6 @@ PIPELINE_DAG_ID = "shears_pipeline"
 PRODUCER_DAG_ID = "shears_data_push"
 
 ENV_STORE = "SHEARS_STORE"
-ENV_DATA_URI = "SHEARS_DATA_URI"
 ENV_CONFIG = "SHEARS_CONFIG"
 ENV_AWS_CONN = "SHEARS_AWS_CONN_ID"
 ENV_TF_QUEUE = "SHEARS_TF_QUEUE"
@@ -79,18 +84,9 @@ TRANSIENT_IO_ONLY = ExceptionRetryPolicy(
 # --------------------------------------------------------------------------- where things live
 
 
-def airflow_home() -> Path:
-    return Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
-
-
 def store_uri() -> str:
     """The artifact store every task (and the links) use: $SHEARS_STORE or $AIRFLOW_HOME/shears-store."""
     return os.environ.get(ENV_STORE) or str(airflow_home() / "shears-store")
-
-
-def data_uri() -> str:
-    """URI of the data asset (what `shears data push` writes and the producer DAG announces)."""
-    return os.environ.get(ENV_DATA_URI) or (airflow_home() / "shears-incoming" / "data.npz").as_uri()
 
 
 def data_asset() -> Asset:
@@ -112,15 +108,6 @@ def tf_task_args() -> dict[str, Any]:
 
 def aws_conn_id() -> str:
     return os.environ.get(ENV_AWS_CONN) or "aws_default"
-
-
-def location(uri: str) -> str:
-    """What tasks.storage.read_uri understands: a local path (file:// stripped) or an s3:// URI."""
-    if uri.startswith("file://"):
-        from urllib.parse import unquote, urlsplit
-
-        return unquote(urlsplit(uri).path)
-    return uri
 
 
 def s3_client() -> Any:

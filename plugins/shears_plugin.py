@@ -1,10 +1,12 @@
 """Shears' Airflow plugin: links from every task of a shears_pipeline run to the run's report and manifest.
 
 Global operator extra links are evaluated by the API server when the UI asks for a task's links;
-the URL is derived from the task instance's run id alone (same sanitizing as the tasks use), so no
-store access happens in the API server. Set SHEARS_STORE_BROWSE_URL to an HTTP(S) base that serves
-the store (a static server, an S3 website or a CDN) to get clickable links; otherwise local stores
-get file:// links and s3:// stores links into the AWS console.
+the URL is derived from the task instance's run id alone (shears_airflow.run_layout: the same keys the
+tasks write), so no store access happens in the API server. Set SHEARS_STORE_BROWSE_URL to an HTTP(S)
+base that serves the store (a static server, an S3 website or a CDN) to get clickable links; otherwise
+local stores get file:// links and s3:// stores links into the AWS console.
+
+Imports stay light (the API server loads this module): tasks.layout and tasks.storage are stdlib-only.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
-from shears_airflow import PIPELINE_DAG_ID, store_uri
+from shears_airflow import PIPELINE_DAG_ID, run_layout, store_uri
+
+from tasks import layout as L
+from tasks.errors import ConfigError
+from tasks.storage import parse_s3_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -25,46 +31,49 @@ ENV_BROWSE_URL = "SHEARS_STORE_BROWSE_URL"
 
 
 def object_url(key: str, store: str | None = None) -> str:
-    """A browser URL for `key` in the store."""
+    """A browser URL for `key` in the store ("" for an s3:// store URI without a bucket)."""
     base = os.environ.get(ENV_BROWSE_URL)
     if base:
         return f"{base.rstrip('/')}/{quote(key)}"
     root = store or store_uri()
     if root.startswith("s3://"):
-        bucket, _, prefix = root[len("s3://"):].partition("/")
-        full = f"{prefix.strip('/')}/{key}" if prefix.strip("/") else key
+        try:
+            bucket, prefix = parse_s3_uri(root)
+        except ConfigError:
+            return ""
+        full = f"{prefix}/{key}" if prefix else key
         return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(full)}"
     return f"file://{quote(os.path.abspath(root))}/{quote(key)}"
 
 
 class _RunArtifactLink(BaseOperatorLink):
-    """A link to one file of the run's folder in the store; empty for tasks of other DAGs."""
+    """A link to one file of the run's folder in the store (runs/<id>/ or rejected/<id>/); empty for
+    tasks of other DAGs."""
 
-    folder: ClassVar[str] = "runs"
-    file: ClassVar[str] = "manifest.json"
+    rejected: ClassVar[bool] = False
+    file: ClassVar[str] = L.MANIFEST
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         if ti_key.dag_id != PIPELINE_DAG_ID:
             return ""
-        from tasks.layout import sanitize_run_id
-
-        return object_url(f"{self.folder}/{sanitize_run_id(ti_key.run_id)}/{self.file}")
+        layout = run_layout(ti_key.run_id)
+        return object_url(layout.rejected(self.file) if self.rejected else layout.run(self.file))
 
 
 class ShearsReportLink(_RunArtifactLink):
     name = "Shears report"
-    file = "report.html"
+    file = L.REPORT
 
 
 class ShearsManifestLink(_RunArtifactLink):
     name = "Shears manifest"
-    file = "manifest.json"
+    file = L.MANIFEST
 
 
 class ShearsRejectionLink(_RunArtifactLink):
     name = "Shears rejection"
-    folder = "rejected"
-    file = "failure.json"
+    rejected = True
+    file = L.FAILURE
 
 
 class ShearsPlugin(AirflowPlugin):

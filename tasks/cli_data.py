@@ -2,7 +2,7 @@
 
 1. (optional) parse the file the way the pipeline will (exit 3 on corrupt data, before anything moves);
 2. copy it to the data URI — `--to`, else $SHEARS_DATA_URI, else file://$AIRFLOW_HOME/shears-incoming/data.npz
-   (the same rule as plugins/shears_airflow.py, so the CLI and the DAGs agree without configuration);
+   (tasks.datauri, shared with plugins/shears_airflow.py, so the CLI and the DAGs agree without configuration);
    local copies are atomic (temp file + rename), s3:// copies go through tasks.s3;
 3. emit an asset event through Airflow's REST API (POST /api/v2/assets/events) with the file's
    sha256 and size; the scheduler then starts a `shears_pipeline` run.
@@ -24,6 +24,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tasks.cli_common import fail, line, out
+from tasks.datauri import default_data_uri, local_path, location
 from tasks.errors import ConfigError, ShearsError
 
 DEFAULT_AIRFLOW_URL = "http://127.0.0.1:8080"
@@ -34,30 +36,16 @@ class AirflowApiError(ShearsError):
     """The Airflow REST API could not be reached or refused the request (exit 1)."""
 
 
-def default_data_uri() -> str:
-    """$SHEARS_DATA_URI, else file://$AIRFLOW_HOME/shears-incoming/data.npz (as shears_airflow.data_uri)."""
-    home = Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
-    return os.environ.get("SHEARS_DATA_URI") or (home / "shears-incoming" / "data.npz").as_uri()
-
-
-def _local_path(uri: str) -> Path | None:
-    if uri.startswith("file://"):
-        return Path(urllib.parse.unquote(urllib.parse.urlsplit(uri).path))
-    if uri.startswith("s3://"):
-        return None
-    if "://" in uri:
-        raise ConfigError(f"unsupported data URI {uri}: use file:///abs/path or s3://bucket/key")
-    return Path(uri).resolve()
-
-
 def _normalize(uri: str) -> str:
-    """Plain paths become file:// URIs (Airflow asset URIs are URIs)."""
-    local = _local_path(uri)
-    return local.as_uri() if local is not None else uri
+    """Plain paths become absolute file:// URIs (Airflow asset URIs are URIs); URIs are kept as given."""
+    local = local_path(uri)  # ConfigError for an unsupported scheme
+    if local is None:
+        return uri
+    return (local if uri.startswith("file://") else local.resolve()).as_uri()
 
 
 def _copy(data: bytes, uri: str) -> None:
-    local = _local_path(uri)
+    local = local_path(uri)
     if local is None:
         from tasks.s3 import S3Store
         from tasks.storage import parse_s3_uri
@@ -75,8 +63,7 @@ def _copy(data: bytes, uri: str) -> None:
 def _read(uri: str) -> bytes:
     from tasks.storage import read_uri
 
-    local = _local_path(uri)
-    return read_uri(str(local) if local is not None else uri)
+    return read_uri(location(uri))
 
 
 class AirflowClient:
@@ -160,10 +147,10 @@ def push(
             parse_dataset(data, target)  # DataError / ConfigError before anything moves
         if source is not None:
             _copy(data, target)
-            typer.echo(f"copied {source} ({len(data):,} bytes) -> {target}")
+            line(out, f"copied {source} ({len(data):,} bytes) -> {target}")
         extra = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "source": "shears data push"}
         if not event:
-            typer.echo("no asset event emitted (--no-event)")
+            line(out, "no asset event emitted (--no-event)")
             return
         client = AirflowClient(
             airflow_url or os.environ.get("SHEARS_AIRFLOW_URL") or DEFAULT_AIRFLOW_URL,
@@ -171,12 +158,11 @@ def push(
             username=os.environ.get("SHEARS_AIRFLOW_USERNAME") or None,
             password=os.environ.get("SHEARS_AIRFLOW_PASSWORD") or None,
         )
-        out = client.emit(target, extra)
-        typer.echo(f"asset event {out.get('id')} for {target} at {out.get('timestamp')}: "
-                   "shears_pipeline will start a run")
+        emitted = client.emit(target, extra)
+        line(out, f"asset event {emitted.get('id')} for {target} at {emitted.get('timestamp')}: "
+                  "shears_pipeline will start a run")
     except ShearsError as exc:
-        typer.echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise fail(exc) from None
 
 
 def register(data_app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ idempotent publish, failure records and the plugin's links."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,18 +33,17 @@ def test_run_layout_is_the_sanitized_airflow_run_id() -> None:
     )
 
 
-def test_store_and_data_defaults_follow_airflow_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from shears_airflow import data_uri, store_uri
-
-    from tasks.cli_data import default_data_uri
+def test_store_and_data_asset_follow_airflow_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from shears_airflow import data_asset, store_uri
 
     for var in ("SHEARS_STORE", "SHEARS_DATA_URI"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert store_uri() == str(tmp_path / "shears-store")
-    assert data_uri() == (tmp_path / "shears-incoming" / "data.npz").as_uri() == default_data_uri()
+    assert data_asset().uri == (tmp_path / "shears-incoming" / "data.npz").as_uri()  # tasks.datauri's default
+    monkeypatch.setenv("SHEARS_STORE", "s3://bucket/prod")
     monkeypatch.setenv("SHEARS_DATA_URI", "s3://bucket/incoming/data.npz")
-    assert data_uri() == default_data_uri() == "s3://bucket/incoming/data.npz"
+    assert (store_uri(), data_asset().uri) == ("s3://bucket/prod", "s3://bucket/incoming/data.npz")
 
 
 def test_start_run_resolves_embedded_defaults_and_resets_only_its_own_outputs(shears_env: Path) -> None:
@@ -178,11 +178,41 @@ def test_failure_callback_handles_plain_errors_and_skips_published_runs(shears_e
     assert not store.exists(f"rejected/{RID}/failure.json")
 
 
-def test_failure_callback_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_callback_never_raises(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An unusable store: the callback logs why it could not record the failure and returns."""
     from shears_airflow import on_task_failure
 
+    from tasks.errors import ConfigError
+
     monkeypatch.setenv("SHEARS_STORE", "ftp://nowhere")  # open_run_store raises ConfigError
-    on_task_failure(_context(task_id="prune", exception=ValueError("x")))  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="shears.airflow"):
+        on_task_failure(_context(task_id="prune", exception=ValueError("x")))  # type: ignore[arg-type]
+    [rec] = [r for r in caplog.records if r.name == "shears.airflow"]
+    assert rec.levelno == logging.ERROR and rec.getMessage() == "shears: could not record why the task failed"
+    assert rec.exc_info is not None and isinstance(rec.exc_info[1], ConfigError)
+    assert "ftp://nowhere" in str(rec.exc_info[1])
+
+
+def test_failure_callback_that_cannot_write_keeps_staging(shears_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A write that fails mid-way: logged, no failure.json, and (even after bad data) staging kept."""
+    from shears_airflow import on_task_failure, open_run_store
+
+    import tasks.steps
+    from tasks.errors import DataError, StoreError
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(tasks.steps, "record_failure", broken)
+    store = open_run_store()
+    store.put(f"staging/{RID}/validation.json", b'{"success": false}')
+    with caplog.at_level(logging.ERROR, logger="shears.airflow"):
+        on_task_failure(_context(task_id="validate", exception=DataError("bad")))  # type: ignore[arg-type]
+    [rec] = [r for r in caplog.records if r.name == "shears.airflow"]
+    assert rec.exc_info is not None and isinstance(rec.exc_info[1], StoreError)
+    assert store.list(f"rejected/{RID}/") == []
+    assert store.exists(f"staging/{RID}/validation.json")  # nothing dropped when nothing was recorded
 
 
 def test_plugin_links(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

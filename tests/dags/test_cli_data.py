@@ -1,4 +1,7 @@
-"""`shears data push` against a stub of Airflow's REST API (token, asset lookup, event creation)."""
+"""`shears data push` against a stub of Airflow's REST API (token, asset lookup, event creation).
+
+Against a real API server, scheduler and S3: tests/integration/test_celery_pipeline.py.
+"""
 
 from __future__ import annotations
 

@@ -55,3 +55,19 @@ def test_plugin_registers_global_links() -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "['Shears manifest', 'Shears rejection', 'Shears report']"
+
+
+def test_plugin_alone_imports_only_light_modules() -> None:
+    """The API server loads the plugin: its store keys and s3:// parsing come from stdlib-only tasks modules."""
+    code = (
+        "import json, sys\n"
+        "import shears_plugin\n"
+        f"print(json.dumps({{'heavy': [m for m in {list(HEAVY)!r} if m in sys.modules],\n"
+        "                  'tasks': sorted(m for m in sys.modules if m.startswith('tasks'))}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PLUGINS)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["heavy"] == []
+    assert set(out["tasks"]) <= {"tasks", "tasks.datauri", "tasks.errors", "tasks.layout", "tasks.storage"}

@@ -89,6 +89,27 @@ def test_schedule_is_nightly_cron_or_data_asset(dags: dict[str, Any]) -> None:
     assert producer.timetable.can_be_scheduled is False  # manual / API only
 
 
+@pytest.mark.parametrize("now", ["01:50", "02:00:01", "02:30", "04:20", "12:00"])
+def test_first_nightly_run_is_never_in_the_past(dags: dict[str, Any], now: str) -> None:
+    """Deploying or unpausing at any time of day schedules the next 02:00 UTC, never "last night's" run
+    (Airflow's default would, within 2.4 h after 02:00). Checked on the timetable as the scheduler sees it."""
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    import airflow.timetables.trigger as trigger
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    timetable = decode_timetable(encode_timetable(dags["shears_pipeline"].timetable))
+    at = datetime.fromisoformat(f"2026-11-21T{now}+00:00")
+    with mock.patch.object(trigger, "utcnow", return_value=at):
+        info = timetable.next_dagrun_info(last_automated_data_interval=None,
+                                          restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+    day = 21 if at.hour < 2 else 22
+    assert info is not None and info.run_after == datetime(2026, 11, day, 2, tzinfo=UTC)
+
+
 def test_params_have_types_patterns_and_null_defaults(dags: dict[str, Any]) -> None:
     params = dags["shears_pipeline"].params
     assert params.validate() == {"config": None, "data_uri": None, "model_uri": None}

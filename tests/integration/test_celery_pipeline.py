@@ -10,7 +10,18 @@ SeaweedFS S3 server (tests/seaweed.py). Everything binds to 127.0.0.1; every wai
    and the TensorFlow tasks ran on the TensorFlow queue and pool;
 3. a run whose gate cannot pass (min_accuracy 0.9999) fails: the gate task's log says why, champion.json is
    unchanged, and the store still audits clean;
-4. stopping every process by PID leaves none behind; the database is dropped and the Redis db left empty.
+4. `shears data push <npz> --to <the data asset>` (the real CLI, in a subprocess) copies the file to S3 and emits
+   the asset event through the API server; the scheduler starts an `asset_triggered` run that trains on exactly
+   that file (validation.json's sha256), publishes and becomes champion;
+5. stopping every process by PID leaves none behind; the database is dropped and the Redis db left empty.
+
+The tests run in file order (pytest's default; this module relies on it) and share one deployment: each run
+finishes before the next test starts (max_active_runs=1, bounded waits), and every champion assertion compares
+with champion.json as read right before that test's own run.
+
+The scheduler creates asset-triggered runs only with [scheduler] use_job_schedule on, which also lets it start the
+nightly 02:00 UTC run: the module turns it on unless 02:00 UTC is less than CRON_MARGIN away (then step 4 is
+skipped), and checks that the deployed DAG's next nightly run is not due before that.
 
 Runs in the default `pytest` run (CI): skipped only when PostgreSQL/Redis are unreachable outside CI.
 Alone: `pytest -m integration tests/integration`. SHEARS_IT_DAGS_FOLDER=/abs/dir runs it against another copy of
@@ -18,14 +29,17 @@ the DAGs (e.g. to try a change to dags/shears_pipeline.py before it lands).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +69,23 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 DAG_ID = "shears_pipeline"
 BUCKET = "shears-it"
 PREFIX = "deploy"
+DATA_URI = f"s3://{BUCKET}/incoming/data.npz"  # $SHEARS_DATA_URI: the data asset (as compose's s3://shears/incoming/)
 RUN_TIMEOUT_S = 360
+CRON_MARGIN = timedelta(minutes=30)  # longer than this module takes (~4 min; every wait is bounded)
 COMPOSE_AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                             "airflow-worker", "airflow-worker-tensorflow")
 # The tasks that import TensorFlow (what $SHEARS_TF_QUEUE / $SHEARS_TF_POOL are meant for).
 TF_TASKS = ("train_baseline", "prune", "strip_and_verify", "convert", "evaluate")
 
 # Small and fast. prune.epochs 1 drops ~6 pp on digits (measured), so 2 epochs and a 10 pp bar keep the passing
-# run far from its thresholds; min_compression_ratio 3 vs ~10x achieved.
+# run far from its thresholds; min_compression_ratio 3 vs ~10x achieved. The champion gates are evaluated but wide:
+# a passing run must pass whichever passing run became champion before it (same data, same config).
 FAST_CONFIG = {
     "model": {"epochs": 3},
     "prune": {"epochs": 2},
     "convert": {"variants": ["dynamic_range"], "latency_runs": 5},
-    "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3, "max_accuracy_drop_pp": 10},
+    "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3, "max_accuracy_drop_pp": 10,
+              "champion_max_accuracy_drop_pp": 10, "champion_max_size_increase_pct": 50},
 }
 
 
@@ -87,6 +105,19 @@ def _require(condition: bool, why: str) -> None:
         pytest.skip(why)
 
 
+def next_nightly(now: datetime) -> datetime:
+    """The next 02:00 UTC at or after `now` (shears_pipeline's cron)."""
+    today = now.astimezone(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+    return today if today >= now else today + timedelta(days=1)
+
+
+def write_config(path: Path, **gates: float) -> str:
+    raw = json.loads(json.dumps(FAST_CONFIG))
+    raw["gates"].update(gates)
+    path.write_text(json.dumps(raw, indent=2))  # JSON is YAML; the param wants an absolute *.yaml path
+    return str(path)
+
+
 @dataclass
 class Deployment:
     cluster: AirflowCluster
@@ -98,6 +129,7 @@ class Deployment:
     tf_queue: str
     tf_pool: str
     scheduler_health_port: int
+    asset_runs: str | None  # why asset-triggered runs are off (use_job_schedule), None when they are on
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,18 +137,27 @@ class Deployment:
         return f"s3://{BUCKET}/{PREFIX}"
 
     def config_file(self, name: str, **gates: float) -> str:
-        raw = json.loads(json.dumps(FAST_CONFIG))
-        raw["gates"].update(gates)
-        path = self.root / f"{name}.yaml"
-        path.write_text(json.dumps(raw, indent=2))  # JSON is YAML; the param wants an absolute *.yaml path
-        return str(path)
+        return write_config(self.root / f"{name}.yaml", **gates)
 
-    def get_object(self, key: str) -> bytes | None:
+    def get_object(self, key: str, prefix: str = PREFIX) -> bytes | None:
         client = self.s3.client()
         try:
-            return bytes(client.get_object(Bucket=BUCKET, Key=f"{PREFIX}/{key}")["Body"].read())
+            return bytes(client.get_object(Bucket=BUCKET, Key=f"{prefix}/{key}" if prefix else key)["Body"].read())
         except client.exceptions.NoSuchKey:
             return None
+
+    def runs(self, run_type: str) -> list[dict[str, Any]]:
+        body = self.cluster.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"run_type": run_type, "limit": 100})
+        return list(body["dag_runs"])
+
+    def asset_events(self, asset_id: int) -> list[dict[str, Any]]:
+        body = self.cluster.api("GET", "/api/v2/assets/events", params={"asset_id": asset_id, "limit": 100})
+        return list(body["asset_events"])
+
+    def xcom(self, run_id: str, task_id: str) -> Any:
+        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        value = self.cluster.api("GET", path)["value"]
+        return json.loads(value) if isinstance(value, str) else value
 
     def trigger(self, run_id: str, config: str) -> dict[str, Any]:
         body = {"dag_run_id": run_id, "logical_date": None, "conf": {"config": config}}
@@ -153,9 +194,10 @@ class Deployment:
         return "\n".join(lines) + "\n" + self.cluster.describe()
 
 
-def _shears(deploy: Deployment, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _shears(deploy: Deployment, *args: str, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """The installed `shears` CLI in a subprocess, with only the AWS_* of the S3 server (plus extra_env)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "SHEARS_"))}
-    env.update(deploy.s3.env(), TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", COLUMNS="200")
+    env.update(deploy.s3.env(), TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", COLUMNS="200", **extra_env)
     return subprocess.run([str(VENV_BIN / "shears"), *args], env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
@@ -182,6 +224,10 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         queue_base = db.name  # unique per run: parallel runs never consume each other's tasks
         tf_queue, tf_pool = f"{queue_base}_tensorflow", "shears_training"
         scheduler_health_port = free_port()
+        now = datetime.now(UTC)
+        due = next_nightly(now)
+        asset_runs = (None if due - now > CRON_MARGIN else
+                      f"the nightly run is due at {due:%H:%M} UTC, within {CRON_MARGIN} (use_job_schedule stays off)")
         conn = {
             "conn_type": "aws", "login": s3.access_key, "password": s3.secret_key,
             "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
@@ -192,6 +238,11 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
             extra={
                 "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
                 "SHEARS_STORE": f"s3://{BUCKET}/{PREFIX}",
+                "SHEARS_DATA_URI": DATA_URI,
+                # What a run without a `config` param (the asset-triggered one) uses.
+                "SHEARS_CONFIG": write_config(root / "default.yaml"),
+                # Asset-triggered runs are created by the same scheduler loop as cron runs (see the docstring).
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(asset_runs is None),
                 "SHEARS_TF_QUEUE": tf_queue,
                 "SHEARS_TF_POOL": tf_pool,
                 "AWS_EC2_METADATA_DISABLED": "true",
@@ -218,7 +269,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         cluster.wait_healthy(180, components=("metadatabase", "scheduler", "dag_processor", "triggerer"))
         deployment = Deployment(cluster=cluster, s3=s3, db=db, redis_db=redis_db, root=root,
                                 default_queue=queue_base, tf_queue=tf_queue, tf_pool=tf_pool,
-                                scheduler_health_port=scheduler_health_port)
+                                scheduler_health_port=scheduler_health_port, asset_runs=asset_runs)
         deployment.state["startup_s"] = round(time.monotonic() - started, 1)
         yield deployment
     finally:
@@ -241,9 +292,13 @@ def test_dag_is_parsed_and_unpaused(deploy: Deployment) -> None:
         body = c.api("GET", f"/api/v2/dags/{DAG_ID}", expect=(200, 404))
         return body if isinstance(body, dict) and body.get("dag_id") == DAG_ID else None
 
-    c.wait_for(f"{DAG_ID} parsed", parsed, 120, interval=2)
+    dag = c.wait_for(f"{DAG_ID} parsed", parsed, 120, interval=2)
+    # With use_job_schedule on, unpausing must not start a nightly run now (the DAG's first one is the next 02:00).
+    if deploy.asset_runs is None and dag.get("next_dagrun_run_after"):
+        assert datetime.fromisoformat(dag["next_dagrun_run_after"]) - datetime.now(UTC) > CRON_MARGIN, dag
     c.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
     assert c.api("GET", f"/api/v2/dags/{DAG_ID}")["is_paused"] is False
+    deploy.state["unpaused"] = True
     # A pool capping concurrent trainings (used when the DAG honours $SHEARS_TF_POOL; harmless otherwise).
     c.api("POST", "/api/v2/pools", json={"name": deploy.tf_pool, "slots": 1}, expect=(200, 201, 409))
 
@@ -313,7 +368,6 @@ def test_passing_run_publishes_champion_on_s3(deploy: Deployment) -> None:
     champion = json.loads(champion_raw)
     assert champion["run_id"] == sanitize_run_id(run_id)
     assert deploy.get_object(f"runs/{sanitize_run_id(run_id)}/manifest.json") is not None
-    deploy.state["champion"] = champion_raw
 
     audit = _shears(deploy, "audit", deploy.store)
     assert audit.returncode == 0, audit.stdout + audit.stderr
@@ -321,9 +375,9 @@ def test_passing_run_publishes_champion_on_s3(deploy: Deployment) -> None:
 
 
 def test_failing_gate_fails_the_run_and_keeps_the_champion(deploy: Deployment) -> None:
-    before = deploy.state.get("champion")
+    before = deploy.get_object("champion.json")
     if before is None:
-        pytest.skip("needs the champion of the passing run")
+        pytest.skip("needs a champion (the passing run's)")
     run_id = f"it_gate_{deploy.db.name}"
     started = time.monotonic()
     deploy.trigger(run_id, deploy.config_file("strict", min_accuracy=0.9999))
@@ -355,6 +409,73 @@ def test_store_audits_clean_after_the_rejected_run(deploy: Deployment) -> None:
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
+def test_data_push_triggers_a_run_on_the_pushed_data(deploy: Deployment, tmp_path: Path) -> None:
+    """`shears data push` against the real API server and S3: event, asset-triggered run, trained on that file."""
+    if deploy.asset_runs is not None:
+        pytest.skip(f"asset-triggered runs are off: {deploy.asset_runs}")
+    if not deploy.state.get("unpaused"):
+        pytest.skip(f"needs {DAG_ID} parsed and unpaused")
+    from tasks.layout import sanitize_run_id
+    from tests.dags.airflow_env import write_digits_npz
+
+    c = deploy.cluster
+    [asset] = [a for a in c.api("GET", "/api/v2/assets", params={"uri_pattern": DATA_URI})["assets"]
+               if a["uri"] == DATA_URI]
+    events_before = {e["id"] for e in deploy.asset_events(asset["id"])}
+    runs_before = {r["dag_run_id"] for r in deploy.runs("asset_triggered")}
+    champion_before = deploy.get_object("champion.json")
+    src = write_digits_npz(tmp_path / "new.npz")
+    data = src.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    api = {"SHEARS_AIRFLOW_URL": c.base_url}
+
+    # The CLI authenticates with its own token: one the API server did not issue is refused (no event).
+    refused = _shears(deploy, "data", "push", str(src), "--to", DATA_URI, "--no-check",
+                      SHEARS_AIRFLOW_TOKEN="not-a-token", **api)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert re.search(r"HTTP 40[13] \(set SHEARS_AIRFLOW_TOKEN", refused.stderr), refused.stderr  # 403 in Airflow 3.3
+    assert {e["id"] for e in deploy.asset_events(asset["id"])} == events_before
+
+    # Credentials exchanged at /auth/token (the cluster's simple auth manager makes everyone admin).
+    started = time.monotonic()
+    push = _shears(deploy, "data", "push", str(src), "--to", DATA_URI, SHEARS_AIRFLOW_USERNAME="admin",
+                   SHEARS_AIRFLOW_PASSWORD="any", **api)
+    assert push.returncode == 0, push.stdout + push.stderr
+    assert f"-> {DATA_URI}" in push.stdout and "asset event" in push.stdout, push.stdout
+    assert deploy.get_object("incoming/data.npz", prefix="") == data
+
+    [event] = [e for e in deploy.asset_events(asset["id"]) if e["id"] not in events_before]
+    assert event["extra"]["sha256"] == sha and event["extra"]["bytes"] == len(data), event
+    assert event["extra"]["source"] == "shears data push", event
+
+    def new_run() -> str | None:
+        fresh = [r["dag_run_id"] for r in deploy.runs("asset_triggered") if r["dag_run_id"] not in runs_before]
+        return fresh[0] if fresh else None
+
+    run_id = str(c.wait_for("an asset-triggered run", new_run, 60, interval=1))
+    assert [r["dag_run_id"] for r in deploy.runs("asset_triggered") if r["dag_run_id"] not in runs_before] == [run_id]
+    state = deploy.wait_run(run_id)
+    deploy.state["asset_run_s"] = round(time.monotonic() - started, 1)
+    assert state == "success", deploy.failure_report(run_id)
+    consumed = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/upstreamAssetEvents")["asset_events"]
+    assert [e["id"] for e in consumed] == [event["id"]]
+
+    # It trained on exactly the pushed file (found as the asset: no data param, no data.uri in $SHEARS_CONFIG).
+    assert deploy.xcom(run_id, "validate")["data_source"] == "asset"
+    rid = sanitize_run_id(run_id)
+    validation_raw = deploy.get_object(f"runs/{rid}/validation.json")
+    assert validation_raw is not None, f"runs/{rid}/ has no validation.json"
+    validation = json.loads(validation_raw)
+    assert (validation["dataset"], validation["dataset_sha256"]) == (DATA_URI, sha)
+
+    # It passed its gates against the previous champion and became champion itself.
+    champion_raw = deploy.get_object("champion.json")
+    assert champion_raw is not None and champion_raw != champion_before
+    assert json.loads(champion_raw)["run_id"] == rid
+    audit = _shears(deploy, "audit", deploy.store)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
 def test_stopping_by_pid_leaves_nothing_behind(deploy: Deployment) -> None:
     c = deploy.cluster
     assert c.members(), "the cluster should still be running before the stop"
@@ -367,4 +488,4 @@ def test_stopping_by_pid_leaves_nothing_behind(deploy: Deployment) -> None:
     assert not deploy.db.exists()
     redis_delete_keys(deploy.redis_db, redis_patterns(deploy.default_queue))
     assert redis_dbsize(deploy.redis_db) == 0
-    print(f"timings: { {k: v for k, v in deploy.state.items() if k != 'champion'} }")  # shown with -s
+    print(f"timings: { {k: v for k, v in deploy.state.items() if k != 'unpaused'} }")  # shown with -s
