@@ -62,7 +62,11 @@ def run_pipeline(
     on_step: Callable[[str, str], None] | None = None,
 ) -> RunOutcome:
     """Run every step; returns the outcome (passed or a recorded gate failure), raises Config/Data errors."""
-    if store.exists(L.RunLayout(run_id).run(L.MANIFEST)) if L.RUN_ID_RE.match(run_id) else False:
+    try:
+        layout = L.RunLayout(run_id)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if store.exists(layout.run(L.MANIFEST)):
         raise ConfigError(f"run id {run_id} is already published in {store.uri}; choose another --run-id")
     with tempfile.TemporaryDirectory(prefix="shears-work-") as tmp:
         work: Store = store if isinstance(store, LocalStore) else LocalStore(Path(tmp))
