@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tasks.errors import ShearsError
+from tasks.errors import ShearsError, first_line
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -21,6 +21,6 @@ def line(console: Console, text: str) -> None:
 
 def fail(exc: ShearsError) -> typer.Exit:
     """Print `error: <first line>` to stderr and return the Exit carrying the error's exit code."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc) or type(exc).__name__
     line(err, f"error: {text}")
     return typer.Exit(exc.exit_code)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, first_line
 
 TfliteVariant = Literal["float32", "dynamic_range", "int8", "float16"]
 
@@ -143,7 +143,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         try:
             loaded = yaml.safe_load(p.read_text())
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"config file {p} is not valid YAML: {first_line(exc)}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

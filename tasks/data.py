@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from tasks.errors import ConfigError, DataError
+from tasks.errors import ConfigError, DataError, first_line
 
 DataKind = Literal["image", "tabular"]
 DEFAULT_DATA_NAME = "sklearn-digits"
@@ -116,7 +116,7 @@ def _parse_table(data: bytes, name: str, fmt: str, label_column: str, digest: st
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {name} has no columns") from None
     except Exception as exc:  # pandas/pyarrow raise many types for corrupt input
-        raise DataError(f"cannot read {fmt.upper()} {name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"cannot read {fmt.upper()} {name}: {type(exc).__name__}: {first_line(exc)}") from None
     if label_column not in df.columns:
         raise DataError(f"label column '{label_column}' not found in {name}; columns are {list(df.columns)[:10]}")
     features = [c for c in df.columns if c != label_column]

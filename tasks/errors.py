@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(text: object) -> str:
+    """The first non-empty line of a message ('' for an empty one): errors are reported on one line."""
+    stripped = str(text).strip()
+    return stripped.splitlines()[0] if stripped else ""
+
+
 class ShearsError(Exception):
     """Base class; `exit_code` is what `shears` exits with."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, first_line
 from tasks.tfcompat import keras, tfmot
 
 
@@ -38,5 +38,4 @@ def model_from_bytes(data: bytes, name: str = "model.h5", *, pruned: bool = Fals
                         return keras.models.load_model(path, compile=False)
                 return keras.models.load_model(path, compile=False, safe_mode=True)
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            first = str(exc).splitlines()[0][:200] if str(exc) else ""
-            raise ConfigError(f"cannot load model {name}: {type(exc).__name__}: {first}") from None
+            raise ConfigError(f"cannot load model {name}: {type(exc).__name__}: {first_line(exc)[:200]}") from None

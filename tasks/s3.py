@@ -30,7 +30,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from tasks.errors import ConfigError, StoreError
+from tasks.errors import ConfigError, StoreError, first_line
 from tasks.storage import ObjectInfo, PreconditionFailed, _check_key
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
@@ -70,10 +70,6 @@ def make_client(max_attempts: int | None = None) -> Any:
         return boto3.session.Session().client("s3", config=client_config(max_attempts))
     except BotoCoreError as exc:
         raise StoreError(f"cannot create an S3 client: {_describe(exc)}") from None
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _safe_url(url: str | None) -> str:
@@ -153,7 +149,7 @@ class S3Store:
                 return StoreError(self._scrub(f"S3 bucket {self.bucket} does not exist at {self.endpoint}"))
             if code in _NOT_FOUND and key:
                 return StoreError(self._scrub(f"not found in store {self.uri}: {self._rel(key)}"))
-            detail = _first_line(str(err.get("Message") or ""))
+            detail = first_line(str(err.get("Message") or ""))
             return StoreError(self._scrub(f"S3 {what} failed for {where}: {code} {detail}".rstrip()))
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
             return StoreError(f"no usable AWS credentials for {where}: set AWS_ACCESS_KEY_ID and "
@@ -313,7 +309,7 @@ def _oldest_first(listed: list[dict[str, Any]]) -> list[str]:
 
 
 def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {_first_line(str(exc))}"
+    return f"{type(exc).__name__}: {first_line(str(exc))}"
 
 
 def _b64_sha256(data: bytes) -> str:

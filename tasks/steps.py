@@ -19,7 +19,7 @@ from typing import Any
 from tasks import layout as L
 from tasks.config import PipelineConfig
 from tasks.errors import DataError, GateFailure
-from tasks.manifest import build_manifest, dumps, git_commit
+from tasks.manifest import build_manifest, dumps, git_commit, versions
 from tasks.storage import PreconditionFailed, Store, read_uri
 
 
@@ -192,16 +192,16 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             acc = keras_accuracy(model_from_bytes(data, pruned=pruned), s.x_test, s.y_test)
             rows.append(measure(name, file, "keras", data, acc, note))
         latency = {}
+        runs = ctx.cfg.convert.latency_runs
         for variant in ctx.cfg.convert.variants:
             file = L.tflite_model(variant)
             data = ctx.get(file)
             note = "deployable" if variant == ctx.cfg.convert.deployable else ""
             acc = tflite_accuracy(data, s.x_test, s.y_test)
             rows.append(measure(f"tflite_{variant}", file, "tflite", data, acc, note))
-            latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, s.x_test[0], ctx.cfg.convert.latency_runs), 4)
+            latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, s.x_test[0], runs), 4)
         metrics = {"deployable": f"tflite_{ctx.cfg.convert.deployable}", "artifacts": [r.to_dict() for r in rows]}
         ctx.put_json(L.METRICS, metrics)
-        runs = ctx.cfg.convert.latency_runs
         ctx.put_json(L.LATENCY, {"unit": "ms", "batch": 1, "median_of": runs, "latency": latency})
     return {"metrics": ctx.layout.staging(L.METRICS), "deployable": metrics["deployable"]}
 
@@ -258,6 +258,7 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
     Raises GateFailure after recording a rejection, so callers cannot mistake it for success.
     """
     from tasks.publish import publish_files, read_champion, set_champion
+    from tasks.report import build_run_report, records_from_files
 
     t0 = time.perf_counter()
     gates = ctx.get_json(L.GATES)
@@ -277,9 +278,6 @@ def step_publish(ctx: RunContext, *, promote: bool = True, keep_staging: bool = 
         "champion_compared": gates["champion"]["run_id"] if gates.get("champion") else None,
         "commit": git_commit(),
     }
-    from tasks.manifest import versions
-    from tasks.report import build_run_report, records_from_files
-
     records = records_from_files(
         files, run_id=ctx.layout.run_id, status="passed" if passed else "rejected",
         dataset=manifest_args["dataset"], versions=versions(), git_commit=manifest_args["commit"],

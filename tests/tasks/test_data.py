@@ -72,3 +72,9 @@ def test_unreadable_data_is_a_data_error(data: bytes, name: str, needle: str) ->
 def test_unknown_format_is_usage_error() -> None:
     with pytest.raises(ConfigError, match="unsupported data format"):
         parse_dataset(b"x", "data.txt")
+
+
+def test_parser_errors_without_a_message_still_give_one_line() -> None:
+    from tasks.errors import first_line
+
+    assert first_line(ValueError()) == "" and first_line("\n  two\nlines") == "two"
