@@ -3,19 +3,23 @@ SHELL := /bin/bash
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test lint bench-fashion bench-dag
+.PHONY: setup run test test-fast lint bench-fashion bench-dag
 setup:
 	@scripts/setup.sh
 
 run: setup  ## default pipeline: bundled digits, embedded config, local store ./artifacts
 	.venv/bin/shears run
 
-test: setup  ## the whole suite (unit, CLI, S3, DAG, report, integration)
+test: setup  ## the whole suite (unit, CLI, S3, DAG, report, integration, browser)
 	.venv/bin/python -m pytest
+
+test-fast: setup  ## everything that needs no TensorFlow training, S3 server, Airflow or browser (< 1 min)
+	.venv/bin/python -m pytest -m "not tf and not s3 and not airflow and not integration and not browser" -q
 
 lint: setup
 	.venv/bin/ruff check tasks dags plugins tests bench docker
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench-fashion: setup  ## Fashion-MNIST with the TF tutorial's settings (needs Debian package dataset-fashion-mnist)
 	.venv/bin/python bench/fashion_mnist.py

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-import json
 import shutil
 import sys
 import time
@@ -48,10 +47,11 @@ def main() -> int:
     ap.add_argument("--run-id", default="fashion-tutorial")
     args = ap.parse_args()
 
-    from tasks.cli import artifact_table, gate_table, sparsity_table
-    from tasks.config import load_config
-    from tasks.pipeline import run_pipeline
-    from tasks.storage import LocalStore
+    from shears.cli.run import artifact_table, gate_table, sparsity_table
+    from shears.config import load_config
+    from shears.records import ManifestRecord
+    from shears.run.pipeline import run_pipeline
+    from shears.store import LocalStore
 
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -74,22 +74,21 @@ def main() -> int:
     con.print(artifact_table(outcome.metrics, outcome.latency))
     con.print(gate_table(outcome.gates))
     folder = "runs" if outcome.passed else "rejected"
-    manifest = json.loads((store_dir / folder / args.run_id / "manifest.json").read_text())
+    manifest = ManifestRecord.from_bytes((store_dir / folder / args.run_id / "manifest.json").read_bytes())
     t = Table(title="Wall time per stage (s)")
     t.add_column("stage")
     t.add_column("seconds", justify="right")
-    from tasks.pipeline import STEP_NAMES
+    from shears.run.steps import STEP_NAMES
 
     for stage in STEP_NAMES:
-        t.add_row(stage, f"{manifest['timings'].get(stage, 0.0):.1f}")
+        t.add_row(stage, f"{manifest.timings.get(stage, 0.0):.1f}")
     t.add_row("total (incl. imports)", f"{wall:.1f}")
     con.print(t)
-    arts = {a["name"]: a for a in outcome.metrics["artifacts"]}
-    base, dep = arts["baseline"], arts[outcome.metrics["deployable"]]
-    ratio = base["gzip_bytes"] / dep["gzip_bytes"]
-    drop = (base["accuracy"] - dep["accuracy"]) * 100
-    con.print(f"baseline .h5 gz {base['gzip_bytes']:,} B -> {dep['name']} gz {dep['gzip_bytes']:,} B = {ratio:.2f}x "
-              f"smaller (target >= 9x); accuracy {base['accuracy']:.4f} -> {dep['accuracy']:.4f} = drop {drop:.2f} pp "
+    base, dep = outcome.metrics.baseline, outcome.metrics.deployable_artifact
+    ratio = base.gzip_bytes / dep.gzip_bytes
+    drop = (base.accuracy - dep.accuracy) * 100
+    con.print(f"baseline .h5 gz {base.gzip_bytes:,} B -> {dep.name} gz {dep.gzip_bytes:,} B = {ratio:.2f}x "
+              f"smaller (target >= 9x); accuracy {base.accuracy:.4f} -> {dep.accuracy:.4f} = drop {drop:.2f} pp "
               f"(target <= 1.5 pp)")
     return 0 if outcome.passed else 4
 

@@ -1,10 +1,10 @@
 """
 ### shears_pipeline
 
-validate → train_baseline → prune → strip_and_verify → convert → evaluate → gate → publish
+validate → baseline → prune → strip → convert → evaluate → gate → publish
 
-Each task is a thin wrapper over one step of `tasks.steps`: it builds the run's context, calls the
-step and returns the step's small dict (keys in the store, metrics). Models and arrays move through
+One task per step of `shears.run.steps.STEPS` (task id = step name): it builds the run's context, calls
+the step and returns the step's small dict (keys in the store, metrics). Models and arrays move through
 the artifact store (`$SHEARS_STORE`, staging under `staging/<run_id>/`), never through XCom.
 
 * **Schedule**: nightly at 02:00 UTC, or as soon as the data asset (`$SHEARS_DATA_URI`) gets an event
@@ -30,13 +30,7 @@ from shears_airflow import (
     TRANSIENT_IO_ONLY,
     data_asset,
     on_task_failure,
-    open_run_store,
-    publish_once,
-    reject,
-    run_context,
-    run_layout,
-    shears_errors,
-    start_run,
+    run_step,
     tf_task_args,
 )
 
@@ -87,71 +81,44 @@ TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
     doc_md=__doc__,
 )
 def shears_pipeline() -> None:
+    # One task per step of shears.run.steps.STEPS; each task id is the step's name (a test asserts it).
     # multiple_outputs=False: one XCom per task (the step's small dict), not one more per key.
     @task(retries=0, multiple_outputs=False)
     def validate() -> dict[str, Any]:
-        from tasks.steps import step_validate
-
-        with shears_errors():
-            run, info = start_run()
-            return {**step_validate(run), **info}
+        """Begin the run (refuse a published run id, clear staging) and validate the data."""
+        return run_step("validate")
 
     @task(**TF_TASK)
-    def train_baseline() -> dict[str, Any]:
-        from tasks.steps import step_baseline
-
-        with shears_errors():
-            return step_baseline(run_context())
+    def baseline() -> dict[str, Any]:
+        return run_step("baseline")
 
     @task(**TF_TASK)
     def prune() -> dict[str, Any]:
-        from tasks.steps import step_prune
-
-        with shears_errors():
-            return step_prune(run_context())
+        return run_step("prune")
 
     @task(**TF_TASK)
-    def strip_and_verify() -> dict[str, Any]:
-        from tasks.steps import step_strip
-
-        with shears_errors():
-            return step_strip(run_context())
+    def strip() -> dict[str, Any]:
+        return run_step("strip")
 
     @task(**TF_TASK)
     def convert() -> dict[str, Any]:
-        from tasks.steps import step_convert
-
-        with shears_errors():
-            return step_convert(run_context())
+        return run_step("convert")
 
     @task(**TF_TASK)
     def evaluate() -> dict[str, Any]:
-        from tasks.steps import step_evaluate
-
-        with shears_errors():
-            return step_evaluate(run_context())
+        return run_step("evaluate")
 
     @task(retries=0, multiple_outputs=False)
     def gate() -> dict[str, Any]:
-        """Fails the run when a gate fails, after the rejection is recorded under rejected/<run_id>/."""
-        from tasks.steps import step_gate
-
-        with shears_errors():
-            run = run_context()
-            result = step_gate(run)
-            if not result["passed"]:
-                reject(run, result["summary"])  # raises GateFailure -> AirflowFailException
-            return result
+        """Fails the run when a gate fails; the gate step itself records the rejection under rejected/<run_id>/."""
+        return run_step("gate")
 
     @task(multiple_outputs=False)
     def publish() -> dict[str, Any]:
         """Publish runs/<run_id>/ and promote; a retry after a completed publish is a no-op."""
-        from airflow.sdk import get_current_context
+        return run_step("publish")
 
-        with shears_errors():
-            return publish_once(open_run_store(), run_layout(get_current_context()["run_id"]))
-
-    chain(validate(), train_baseline(), prune(), strip_and_verify(), convert(), evaluate(), gate(), publish())
+    chain(validate(), baseline(), prune(), strip(), convert(), evaluate(), gate(), publish())
 
 
 shears_pipeline()

@@ -2,8 +2,8 @@
 
 Nothing here trains, converts or judges anything: it only resolves where things live (store, data,
 config), maps Shears errors to Airflow's failure semantics and records failures. Importing it must
-stay cheap (DAG files import it at parse time): stdlib, airflow.sdk and the stdlib-only tasks.datauri
-at module level; the rest of tasks.* and the Amazon provider are imported inside the functions that
+stay cheap (DAG files import it at parse time): stdlib, airflow.sdk and the stdlib-only shears.store.datauri
+at module level; the rest of shears.* and the Amazon provider are imported inside the functions that
 need them.
 
 Airflow puts the plugins folder on sys.path in every component (scheduler, DAG processor, workers,
@@ -13,7 +13,7 @@ Environment (read at run time by tasks, at parse time only for the data asset's 
     SHEARS_STORE        artifact store: a directory or s3://bucket/prefix
                         (default: $AIRFLOW_HOME/shears-store). Staging lives in the same store.
     SHEARS_DATA_URI     the data asset: file:///abs/path.npz or s3://bucket/key
-                        (default: file://$AIRFLOW_HOME/shears-incoming/data.npz; tasks.datauri, shared
+                        (default: file://$AIRFLOW_HOME/shears-incoming/data.npz; shears.store.datauri, shared
                         with `shears data push`)
     SHEARS_CONFIG       pipeline YAML used when a run has no `config` param (default: embedded defaults)
     SHEARS_AWS_CONN_ID  Airflow connection for s3:// stores and data (default: aws_default)
@@ -34,15 +34,14 @@ from airflow.sdk import Asset, ExceptionRetryPolicy, RetryAction, RetryRule
 from airflow.sdk.exceptions import AirflowFailException
 
 # The data asset's URI and file:// handling, shared with `shears data push` (re-exported for the DAGs).
-from tasks.datauri import airflow_home, location
-from tasks.datauri import default_data_uri as data_uri
+from shears.store.datauri import airflow_home, location
+from shears.store.datauri import default_data_uri as data_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from tasks.layout import RunLayout
-    from tasks.steps import RunContext
-    from tasks.storage import Store
+    from shears.run.context import RunContext
+    from shears.store import Store
+    from shears.store.layout import RunLayout
 
 log = logging.getLogger("shears.airflow")
 
@@ -67,12 +66,12 @@ MODEL_URI_PATTERN = r"^(/|file:///|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)\S*\.(
 TRANSIENT_IO_ONLY = ExceptionRetryPolicy(
     rules=[
         RetryRule(
-            exception="tasks.storage.PreconditionFailed",
+            exception="shears.store.PreconditionFailed",
             action=RetryAction.FAIL,
             reason="the champion changed during this run: not retried (the error says how to proceed)",
         ),
         RetryRule(
-            exception=["tasks.errors.StoreError", "builtins.OSError", "botocore.exceptions.BotoCoreError"],
+            exception=["shears.errors.StoreError", "builtins.OSError", "botocore.exceptions.BotoCoreError"],
             action=RetryAction.RETRY,
             reason="transient I/O error: retrying with exponential backoff",
         ),
@@ -115,7 +114,7 @@ def s3_client() -> Any:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     try:  # bounded botocore retries and timeouts, as the CLI's own client uses
-        from tasks.s3 import client_config
+        from shears.store.s3 import client_config
 
         config = client_config()
     except ImportError:
@@ -125,11 +124,11 @@ def s3_client() -> Any:
 
 def open_run_store(uri: str | None = None) -> Store:
     """The store for this deployment; s3:// stores get their client from the Airflow connection."""
-    from tasks.storage import open_store, parse_s3_uri
+    from shears.store import open_store, parse_s3_uri
 
     text = uri or store_uri()
     if text.startswith("s3://"):
-        from tasks.s3 import S3Store
+        from shears.store.s3 import S3Store
 
         bucket, prefix = parse_s3_uri(text)
         return S3Store(bucket, prefix, client=s3_client())
@@ -138,7 +137,7 @@ def open_run_store(uri: str | None = None) -> Store:
 
 def run_layout(airflow_run_id: str) -> RunLayout:
     """Artifact keys of an Airflow run: the run id is sanitized deterministically, so retries reuse them."""
-    from tasks.layout import RunLayout, sanitize_run_id
+    from shears.store.layout import RunLayout, sanitize_run_id
 
     return RunLayout(sanitize_run_id(airflow_run_id))
 
@@ -146,7 +145,7 @@ def run_layout(airflow_run_id: str) -> RunLayout:
 def data_exists(uri: str) -> bool:
     loc = location(uri)
     if loc.startswith("s3://"):
-        from tasks.storage import parse_s3_uri
+        from shears.store import parse_s3_uri
 
         bucket, key = parse_s3_uri(loc)
         try:
@@ -163,7 +162,7 @@ def describe_data(uri: str) -> dict[str, Any]:
     """Facts about the data object for the asset event's `extra` (sha256 for local files, etag on S3)."""
     loc = location(uri)
     if loc.startswith("s3://"):
-        from tasks.storage import parse_s3_uri
+        from shears.store import parse_s3_uri
 
         bucket, key = parse_s3_uri(loc)
         head = s3_client().head_object(Bucket=bucket, Key=key)
@@ -192,7 +191,7 @@ class shears_errors:  # lower-case: used like a function, `with shears_errors():
     def __exit__(
         self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        from tasks.errors import ConfigError, DataError, GateFailure
+        from shears.errors import ConfigError, DataError, GateFailure
 
         if isinstance(exc, (ConfigError, DataError, GateFailure)):
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
@@ -206,55 +205,36 @@ def _current(context: Context | None) -> Context:
     return get_current_context()
 
 
-def _exists(store: Store, key: str) -> bool:
-    try:
-        return store.exists(key)
-    except Exception:
-        return False
-
-
 # --------------------------------------------------------------------------- building a step's context
 
 
 def start_run(context: Context | None = None) -> tuple[RunContext, dict[str, Any]]:
-    """Resolve config and data for a new (or cleared) run and reset this run's own outputs.
+    """Resolve config and data for a new (or cleared) run and begin it (shears.run.lifecycle.begin).
 
-    Config: the `config` param, else $SHEARS_CONFIG, else the embedded defaults. Data: the `data_uri`
-    param, else the config's data.uri, else the data asset if it exists, else the embedded default.
-    Raises ConfigError if this run id is already published (a cleared run must not overwrite it).
+    Config: the `config` param, else $SHEARS_CONFIG, else the embedded defaults. Data: the library's rule
+    (lifecycle.choose_data): the `data_uri` param, else the config's data.uri, else the data asset if it
+    exists, else the embedded default. A run id that is already published is refused (ConfigError).
     """
-    from tasks import layout as L
-    from tasks.config import load_config
-    from tasks.errors import ConfigError
-    from tasks.pipeline import make_context
+    from shears.config import load_config
+    from shears.run import lifecycle
+    from shears.run.pipeline import make_context
 
     ctx = _current(context)
     params = ctx["params"]
     layout = run_layout(ctx["run_id"])
     store = open_run_store()
-    if store.exists(layout.run(L.MANIFEST)):
-        raise ConfigError(
-            f"run {layout.run_id} is already published in {store.uri}; "
-            "trigger a new run instead of clearing this one"
-        )
     config_path = params.get("config") or os.environ.get(ENV_CONFIG) or None
     cfg = load_config(config_path)
+    param_uri = location(params["data_uri"]) if params.get("data_uri") else None
+    uri, source = lifecycle.choose_data(param_uri, cfg.data.uri, data_uri(), lambda: data_exists(data_uri()))
     overrides: dict[str, Any] = {}
-    if params.get("data_uri"):
-        overrides["data.uri"], source = location(params["data_uri"]), "param"
-    elif cfg.data.uri:
-        source = "config"
-    elif data_exists(data_uri()):
-        overrides["data.uri"], source = location(data_uri()), "asset"
-    else:
-        source = "embedded"
+    if source in ("param", "asset"):
+        overrides["data.uri"] = location(uri) if uri else None
     if params.get("model_uri"):
         overrides["model.pretrained"] = location(params["model_uri"])
     if overrides:
         cfg = load_config(config_path, overrides)
-    # A cleared run starts over: its own staging and rejection records go, nothing else is touched.
-    store.delete_prefix(layout.staging_prefix)
-    store.delete_prefix(layout.rejected_prefix)
+    lifecycle.begin(store, layout)
     log.info("shears run %s: store=%s config=%s data=%s (%s)", layout.run_id, store.uri,
              config_path or "embedded defaults", cfg.data.uri or "embedded digits", source)
     info = {"run_id": layout.run_id, "store": store.uri, "config": config_path, "data_source": source}
@@ -263,82 +243,39 @@ def start_run(context: Context | None = None) -> tuple[RunContext, dict[str, Any
 
 def run_context(context: Context | None = None) -> RunContext:
     """Context for every step after validate: the config is the one validate resolved and staged."""
-    import json
-
-    from tasks import layout as L
-    from tasks.config import build_config
-    from tasks.pipeline import make_context
+    from shears.config import PipelineConfig
+    from shears.run.pipeline import make_context
+    from shears.store import layout as L
 
     ctx = _current(context)
     layout = run_layout(ctx["run_id"])
     store = open_run_store()
-    cfg = build_config(json.loads(store.get(layout.staging(L.CONFIG))))
+    cfg = PipelineConfig.model_validate_json(store.get(layout.staging(L.CONFIG)))
     return make_context(store, layout.run_id, cfg, s3_client=s3_client)
 
 
-def reject(run: RunContext, summary: str) -> None:
-    """Record a rejected run under rejected/<id>/ (step_publish does it and raises GateFailure)."""
-    from tasks.errors import GateFailure
-    from tasks.steps import step_publish
+def run_step(name: str, context: Context | None = None) -> dict[str, Any]:
+    """Run one step of shears.run.steps.STEPS in this task (validate also begins the run)."""
+    from shears.run.steps import step
 
-    step_publish(run)  # publishes nothing: records rejected/<id>/ for a failed gate and raises GateFailure
-    raise GateFailure(summary)  # only reached if step_publish ever stops raising
-
-
-def publish_once(store: Store, layout: RunLayout, context: Context | None = None) -> dict[str, Any]:
-    """step_publish, safe to retry: a run whose publish already completed is reported, not redone.
-
-    step_publish deletes staging as its very last action, so "nothing staged but a manifest" means an
-    earlier attempt finished (the worker died before Airflow heard of it). With staging still present,
-    step_publish is simply run again: files are rewritten identically, and a champion that already is
-    this run is left alone.
-    """
-    import json
-
-    from tasks import layout as L
-    from tasks.errors import StoreError
-    from tasks.publish import read_champion
-
-    if not store.exists(layout.staging(L.GATES)):
-        if store.exists(layout.run(L.MANIFEST)):
-            manifest = json.loads(store.get(layout.run(L.MANIFEST)))
-            champion = read_champion(store)
-            log.info("run %s was already published by an earlier attempt; nothing to do", layout.run_id)
-            return {
-                "run": layout.run_prefix,
-                "manifest": layout.run(L.MANIFEST),
-                "champion": champion.run_id if champion else None,
-                "store": store.uri,
-                "status": manifest.get("status"),
-                "already_published": True,
-            }
-        raise StoreError(f"run {layout.run_id}: nothing staged and nothing published in {store.uri}")
-    from tasks.steps import step_publish
-
-    return step_publish(run_context(context))
+    with shears_errors():
+        if name == "validate":
+            run, info = start_run(context)
+            return {**step(name).run(run), **info}
+        return step(name).run(run_context(context))
 
 
 # --------------------------------------------------------------------------- failure callback
 
 
-def _reason(exc: object) -> str:
-    if exc is None:
-        return "task failed without an exception (killed, timed out or its worker was lost)"
-    if isinstance(exc, BaseException):
-        return f"{type(exc).__name__}: {exc}"
-    return str(exc)
-
-
 def on_task_failure(context: Context) -> None:
     """on_failure_callback: record why the run stopped under rejected/<run_id>/, next to its artifacts.
 
-    Runs once per task instance that fails for good (not on retries). Writes failure.json (task id as
-    `stage`, the exception text as `reason`, the Shears exit code) via tasks.steps.record_failure, with
-    the run's small records still in staging (config, validation, ...). A gate rejection is already
-    recorded completely by step_publish (gates.json + a rejected manifest), which record_failure keeps
-    intact. Skips runs that are already published (a cleared, refused re-run is not a rejection).
-    Staging is dropped after a config/data error (nothing to resume) and kept after other failures, so
-    a failed I/O task can be cleared and resumed. Never raises: it must not mask the task's own error.
+    Runs once per task instance that fails for good (not on retries) and calls the library's
+    lifecycle.record_failure, exactly as `shears run` does: failure.json names the step (= task id),
+    the reason and the Shears exit code; a gate rejection recorded by the gate step is kept intact.
+    Skips runs that are already published (a cleared, refused re-run is not a rejection). Never raises:
+    it must not mask the task's own error.
     """
     try:
         _record_failure(context)
@@ -347,9 +284,9 @@ def on_task_failure(context: Context) -> None:
 
 
 def _record_failure(context: Context) -> None:
-    from tasks import layout as L
-    from tasks.errors import ConfigError, DataError, ShearsError
-    from tasks.steps import record_failure
+    from shears.errors import ShearsError
+    from shears.run import lifecycle
+    from shears.store import layout as L
 
     ti = context["ti"]
     exc = context.get("exception")
@@ -358,15 +295,8 @@ def _record_failure(context: Context) -> None:
     if store.exists(layout.run(L.MANIFEST)):
         log.info("run %s is published; not recording a failure of %s", layout.run_id, ti.task_id)
         return
-    cause: object = exc
+    cause: BaseException | str | None = exc if isinstance(exc, BaseException) or exc is None else str(exc)
     if isinstance(exc, BaseException) and isinstance(exc.__cause__, ShearsError):
         cause = exc.__cause__
-    exit_code = cause.exit_code if isinstance(cause, ShearsError) else 1
-    extra = {}
-    for name in (L.CONFIG, L.VALIDATION, L.METRICS, L.SPARSITY, L.GATES):
-        if _exists(store, layout.staging(name)):
-            extra[name] = store.get(layout.staging(name))
-    key = record_failure(store, layout, ti.task_id, _reason(cause), exit_code, extra)
+    key = lifecycle.record_failure(store, layout, ti.task_id, cause)
     log.info("failure of %s recorded at %s/%s", ti.task_id, store.uri, key)
-    if isinstance(cause, (ConfigError, DataError)):
-        store.delete_prefix(layout.staging_prefix)

@@ -6,7 +6,7 @@ tasks write), so no store access happens in the API server. Set SHEARS_STORE_BRO
 base that serves the store (a static server, an S3 website or a CDN) to get clickable links; otherwise
 local stores get file:// links and s3:// stores links into the AWS console.
 
-Imports stay light (the API server loads this module): tasks.layout and tasks.storage are stdlib-only.
+Imports stay light (the API server loads this module): shears.store.layout and shears.store are stdlib-only.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
+from shears.errors import ConfigError
+from shears.store import layout as L
+from shears.store import parse_s3_uri
 from shears_airflow import PIPELINE_DAG_ID, run_layout, store_uri
-
-from tasks import layout as L
-from tasks.errors import ConfigError
-from tasks.storage import parse_s3_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator

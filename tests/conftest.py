@@ -13,8 +13,22 @@ from typing import Any
 
 import numpy as np
 import pytest
+from shears.config import PipelineConfig, build_config
 
-from tasks.config import PipelineConfig, build_config
+# Markers by folder (`make test-fast` deselects tf, s3, airflow, integration and browser); modules that
+# train or convert with TensorFlow mark themselves `tf`.
+_FOLDER_MARKS = {"s3": ("s3",), "dags": ("airflow",), "integration": ("integration", "airflow"), "deploy": ()}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        try:
+            top = Path(item.path).relative_to(root).parts[0]
+        except ValueError:
+            continue
+        for mark in _FOLDER_MARKS.get(top, ()):
+            item.add_marker(getattr(pytest.mark, mark))
 
 FAST: dict[str, Any] = {
     "model": {"epochs": 4},
@@ -44,7 +58,7 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    from tasks.data import load_digits_default
+    from shears.stages.data import load_digits_default
 
     raw = load_digits_default()
     return raw.x.copy(), raw.y.copy()

@@ -40,7 +40,7 @@ def test_store_and_data_asset_follow_airflow_home(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert store_uri() == str(tmp_path / "shears-store")
-    assert data_asset().uri == (tmp_path / "shears-incoming" / "data.npz").as_uri()  # tasks.datauri's default
+    assert data_asset().uri == (tmp_path / "shears-incoming" / "data.npz").as_uri()  # shears.store.datauri's default
     monkeypatch.setenv("SHEARS_STORE", "s3://bucket/prod")
     monkeypatch.setenv("SHEARS_DATA_URI", "s3://bucket/incoming/data.npz")
     assert (store_uri(), data_asset().uri) == ("s3://bucket/prod", "s3://bucket/incoming/data.npz")
@@ -98,9 +98,8 @@ def test_a_published_run_is_never_redone(shears_env: Path) -> None:
 
 def test_shears_errors_maps_only_non_transient_errors() -> None:
     from airflow.sdk.exceptions import AirflowFailException
+    from shears.errors import ConfigError, DataError, GateFailure, StoreError
     from shears_airflow import shears_errors
-
-    from tasks.errors import ConfigError, DataError, GateFailure, StoreError
 
     for exc in (ConfigError("c"), DataError("d"), GateFailure("gate(s) failed: min_accuracy")):
         with pytest.raises(AirflowFailException) as info, shears_errors():
@@ -111,23 +110,25 @@ def test_shears_errors_maps_only_non_transient_errors() -> None:
 
 
 def test_publish_once_is_a_no_op_after_a_completed_publish(shears_env: Path) -> None:
-    from shears_airflow import open_run_store, publish_once, run_layout
-
-    from tasks.errors import StoreError
+    from shears.config import PipelineConfig
+    from shears.errors import StoreError
+    from shears.run.lifecycle import publish_once
+    from shears.run.pipeline import make_context
+    from shears_airflow import open_run_store, run_layout
 
     store, layout = open_run_store(), run_layout(AIRFLOW_RUN_ID)
+    ctx = make_context(store, layout.run_id, PipelineConfig())
     with pytest.raises(StoreError, match="nothing staged and nothing published"):
-        publish_once(store, layout)
+        publish_once(ctx)
     store.put(f"runs/{RID}/manifest.json", json.dumps({"status": "passed"}).encode())
-    out = publish_once(store, layout)  # staging already gone: an earlier attempt finished
+    out = publish_once(ctx)  # staging already gone: an earlier attempt finished
     assert out["already_published"] is True and out["manifest"] == f"runs/{RID}/manifest.json"
 
 
 def test_failure_callback_records_task_reason_and_exit_code(shears_env: Path) -> None:
     from airflow.sdk.exceptions import AirflowFailException
+    from shears.errors import DataError
     from shears_airflow import on_task_failure, open_run_store
-
-    from tasks.errors import DataError
 
     store = open_run_store()
     store.put(f"staging/{RID}/config.json", b'{"model": {}}')
@@ -139,16 +140,15 @@ def test_failure_callback_records_task_reason_and_exit_code(shears_env: Path) ->
         on_task_failure(_context(task_id="validate", exception=exc))  # type: ignore[arg-type]
     record = json.loads(store.get(f"rejected/{RID}/failure.json"))
     assert record["stage"] == "validate" and record["exit_code"] == 3
-    assert record["reason"] == "DataError: label column 'label' not found"
+    assert record["reason"] == "label column 'label' not found"  # the same text `shears run` records
     assert store.get(f"rejected/{RID}/validation.json") == b'{"success": false}'
     assert store.exists(f"rejected/{RID}/config.json")
     assert store.list(f"staging/{RID}/") == []  # bad data: nothing to resume
 
 
 def test_failure_callback_keeps_staging_after_io_failures_and_recorded_rejections(shears_env: Path) -> None:
+    from shears.errors import StoreError
     from shears_airflow import on_task_failure, open_run_store
-
-    from tasks.errors import StoreError
 
     store = open_run_store()
     store.put(f"staging/{RID}/models/baseline.h5", b"model")
@@ -180,9 +180,8 @@ def test_failure_callback_handles_plain_errors_and_skips_published_runs(shears_e
 
 def test_failure_callback_never_raises(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """An unusable store: the callback logs why it could not record the failure and returns."""
+    from shears.errors import ConfigError
     from shears_airflow import on_task_failure
-
-    from tasks.errors import ConfigError
 
     monkeypatch.setenv("SHEARS_STORE", "ftp://nowhere")  # open_run_store raises ConfigError
     with caplog.at_level(logging.ERROR, logger="shears.airflow"):
@@ -196,15 +195,14 @@ def test_failure_callback_never_raises(monkeypatch: pytest.MonkeyPatch, caplog: 
 def test_failure_callback_that_cannot_write_keeps_staging(shears_env: Path, monkeypatch: pytest.MonkeyPatch,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     """A write that fails mid-way: logged, no failure.json, and (even after bad data) staging kept."""
+    import shears.run.lifecycle
+    from shears.errors import DataError, StoreError
     from shears_airflow import on_task_failure, open_run_store
-
-    import tasks.steps
-    from tasks.errors import DataError, StoreError
 
     def broken(*args: Any, **kwargs: Any) -> str:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(tasks.steps, "record_failure", broken)
+    monkeypatch.setattr(shears.run.lifecycle, "record_failure", broken)
     store = open_run_store()
     store.put(f"staging/{RID}/validation.json", b'{"success": false}')
     with caplog.at_level(logging.ERROR, logger="shears.airflow"):

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import typer
+from shears.cli.data import register
 from typer.testing import CliRunner
 
-from tasks.cli_data import register
 from tests.dags.airflow_env import write_digits_npz
 
 runner = CliRunner()

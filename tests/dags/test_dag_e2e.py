@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from shears.records import FailureRecord
+from shears.run.steps import STEP_NAMES
+from shears.store.layout import sanitize_run_id
 
-from tasks.layout import sanitize_run_id
 from tests.dags.airflow_env import AirflowHome, tail, write_config
 
-STAGES = ["validate", "train_baseline", "prune", "strip_and_verify", "convert", "evaluate", "gate", "publish"]
+STAGES = list(STEP_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -96,17 +98,26 @@ def test_bad_data_stops_at_validate_without_retry(airflow_home: AirflowHome, pas
     assert states["validate"] == ("failed", 1)
     assert {states[t][0] for t in STAGES[1:]} == {"upstream_failed"}
     rid = sanitize_run_id(run_id)
-    failure = json.loads((airflow_home.store / "rejected" / rid / "failure.json").read_text())
-    assert (failure["stage"], failure["exit_code"]) == ("validate", 3)
-    assert "DataError" in failure["reason"] and str(bad) in failure["reason"]
+    failure = FailureRecord.from_bytes((airflow_home.store / "rejected" / rid / "failure.json").read_bytes())
+    assert (failure.stage, failure.exit_code) == ("validate", 3)
+    assert "cannot read NPZ" in failure.reason and str(bad) in failure.reason
     assert not (airflow_home.store / "runs" / rid).exists()
     assert not (airflow_home.store / "staging" / rid).exists()  # nothing to resume after bad data
+
+    # the same bad input through the CLI: the same step, exit code and reason in failure.json
+    cli_store = airflow_home.root / "cli-store"
+    cli = subprocess.run([str(Path(sys.executable).parent / "shears"), "run", "--data", str(bad), "--out",
+                          str(cli_store), "--run-id", "cli-bad"], capture_output=True, text=True, timeout=300,
+                         env=airflow_home.env)
+    assert cli.returncode == 3, cli.stderr[-2000:]
+    from_cli = FailureRecord.from_bytes((cli_store / "rejected" / "cli-bad" / "failure.json").read_bytes())
+    assert (from_cli.stage, from_cli.exit_code, from_cli.reason) == (failure.stage, failure.exit_code, failure.reason)
 
 
 def test_the_store_passes_shears_audit(airflow_home: AirflowHome, passed_run: str) -> None:
     """Whatever the DAG left behind (a champion, a rejected run, a failed run) is consistent."""
-    from tasks.audit import audit_store
-    from tasks.storage import LocalStore
+    from shears.release.audit import audit_store
+    from shears.store import LocalStore
 
     report = audit_store(LocalStore(airflow_home.store))
     assert report.problems == []

@@ -7,11 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from shears.run.steps import STEP_NAMES, STEPS
 
 from tests.dags.airflow_env import DAGS
 
-STAGES = ["validate", "train_baseline", "prune", "strip_and_verify", "convert", "evaluate", "gate", "publish"]
-IO_TASKS = ["train_baseline", "prune", "strip_and_verify", "convert", "evaluate", "publish"]
+STAGES = list(STEP_NAMES)
+IO_TASKS = [s.name for s in STEPS if s.retry_io]
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +57,9 @@ def test_every_task_records_its_failure(dags: dict[str, Any]) -> None:
 
 def test_retry_policy_retries_only_transient_io() -> None:
     from airflow.sdk import RetryAction
+    from shears.errors import ConfigError, DataError, GateFailure, StoreError
+    from shears.store import PreconditionFailed
     from shears_airflow import TRANSIENT_IO_ONLY
-
-    from tasks.errors import ConfigError, DataError, GateFailure, StoreError
-    from tasks.storage import PreconditionFailed
 
     def action(exc: BaseException) -> RetryAction:
         return TRANSIENT_IO_ONLY.evaluate(exc, try_number=1, max_tries=4).action
@@ -151,7 +151,7 @@ def test_tensorflow_tasks_can_be_routed_to_their_own_queue_and_pool(monkeypatch:
     monkeypatch.setenv("SHEARS_TF_QUEUE", "tensorflow")
     monkeypatch.setenv("SHEARS_TF_POOL", "shears_training")
     dag = DagBag(dag_folder=str(DAGS / "shears_pipeline.py")).dags["shears_pipeline"]
-    tf_tasks = {"train_baseline", "prune", "strip_and_verify", "convert", "evaluate"}
+    tf_tasks = {s.name for s in STEPS if s.tensorflow}
     for t in dag.tasks:
         if t.task_id in tf_tasks:
             assert (t.queue, t.pool) == ("tensorflow", "shears_training"), t.task_id

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shears.run.steps import STEPS
 
 from tests.integration.cluster import (
     PG_HOST,
@@ -75,7 +76,7 @@ CRON_MARGIN = timedelta(minutes=30)  # longer than this module takes (~4 min; ev
 COMPOSE_AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                             "airflow-worker", "airflow-worker-tensorflow")
 # The tasks that import TensorFlow (what $SHEARS_TF_QUEUE / $SHEARS_TF_POOL are meant for).
-TF_TASKS = ("train_baseline", "prune", "strip_and_verify", "convert", "evaluate")
+TF_TASKS = tuple(s.name for s in STEPS if s.tensorflow)
 
 # Small and fast. prune.epochs 1 drops ~6 pp on digits (measured), so 2 epochs and a 10 pp bar keep the passing
 # run far from its thresholds; min_compression_ratio 3 vs ~10x achieved. The champion gates are evaluated but wide:
@@ -361,7 +362,7 @@ def test_passing_run_publishes_champion_on_s3(deploy: Deployment) -> None:
     tf_log = tail(deploy.cluster.log_dir / "worker-tensorflow.log", 100_000)
     assert tf_log.count("succeeded in") == len(TF_TASKS), tf_log[-3000:]
 
-    from tasks.layout import sanitize_run_id
+    from shears.store.layout import sanitize_run_id
 
     champion_raw = deploy.get_object("champion.json")
     assert champion_raw is not None, "champion.json was not published"
@@ -393,7 +394,7 @@ def test_failing_gate_fails_the_run_and_keeps_the_champion(deploy: Deployment) -
     assert "gate(s) failed: min_accuracy" in log and "vs minimum 0.9999: FAILED" in log, log[-3000:]
 
     assert deploy.get_object("champion.json") == before
-    from tasks.layout import sanitize_run_id
+    from shears.store.layout import sanitize_run_id
 
     rejected = f"rejected/{sanitize_run_id(run_id)}"
     assert deploy.get_object(f"{rejected}/gates.json") is not None, f"the rejection was not recorded in {rejected}/"
@@ -415,7 +416,8 @@ def test_data_push_triggers_a_run_on_the_pushed_data(deploy: Deployment, tmp_pat
         pytest.skip(f"asset-triggered runs are off: {deploy.asset_runs}")
     if not deploy.state.get("unpaused"):
         pytest.skip(f"needs {DAG_ID} parsed and unpaused")
-    from tasks.layout import sanitize_run_id
+    from shears.store.layout import sanitize_run_id
+
     from tests.dags.airflow_env import write_digits_npz
 
     c = deploy.cluster

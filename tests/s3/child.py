@@ -1,12 +1,12 @@
 """A controlled child process for crash tests: real S3 writes, then the parent SIGKILLs it (or it dies itself).
 
     python -m tests.s3.child publish <store-uri> <source-run> <new-run> [--pause-before-last] [--stale]
-        Publish the real artifacts of <source-run> as <new-run> through tasks.publish.publish_files.
+        Publish the real artifacts of <source-run> as <new-run> through shears.release.publish.publish_files.
         --pause-before-last: print PAUSED and sleep before uploading the last file (the manifest comes
         after it), so the parent can kill it mid-upload. --stale: add an extra file that a later, complete
         publish of the same run will not have (like a TensorBoard event file of an earlier attempt).
     python -m tests.s3.child promote-crash <store-uri> <run>
-        Call tasks.publish.set_champion and SIGKILL itself right after the history entry is written,
+        Call shears.release.publish.set_champion and SIGKILL itself right after the history entry is written,
         before champion.json is replaced.
 
 Credentials and endpoint come from the AWS_* environment like the CLI's.
@@ -14,17 +14,18 @@ Credentials and endpoint come from the AWS_* environment like the CLI's.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 from typing import Any
 
-from tasks import layout as L
-from tasks.manifest import file_entry
-from tasks.publish import publish_files, read_champion, set_champion
-from tasks.storage import ObjectInfo, Store, open_store
+from shears.records import ManifestRecord
+from shears.release.champion import read_champion, set_champion
+from shears.release.manifest import file_entry
+from shears.release.publish import publish_files
+from shears.store import ObjectInfo, Store, open_store
+from shears.store import layout as L
 
 PAUSE_LIMIT_S = 120  # bounded: the parent kills us long before
 
@@ -74,8 +75,9 @@ def publish(uri: str, source: str, run_id: str, pause_before_last: bool, stale: 
     files = {k[len(src):]: store.get(k) for k in store.list(src) if not k.endswith("/" + L.MANIFEST)}
     if stale:
         files[f"{L.TENSORBOARD}/train/events.out.tfevents.0.stale-attempt"] = b"stale event file"
-    manifest = json.loads(store.get(src + L.MANIFEST))
-    manifest.update(run_id=run_id, files={name: file_entry(data) for name, data in sorted(files.items())})
+    old = ManifestRecord.from_bytes(store.get(src + L.MANIFEST))
+    manifest = old.model_copy(update={"run_id": run_id,
+                                      "files": {name: file_entry(data) for name, data in sorted(files.items())}})
     last = f"{L.RunLayout(run_id).run_prefix}/{sorted(files)[-1]}"
 
     def before_put(key: str) -> None:
@@ -84,7 +86,7 @@ def publish(uri: str, source: str, run_id: str, pause_before_last: bool, stale: 
             time.sleep(PAUSE_LIMIT_S)
             sys.exit(3)  # never reached when the parent kills us
 
-    publish_files(Hooked(store, before_put=before_put), L.RunLayout(run_id).run_prefix, files, manifest)
+    publish_files(Hooked(store, before_put=before_put), L.RunLayout(run_id), "runs", files, manifest)
     print("PUBLISHED", flush=True)
 
 

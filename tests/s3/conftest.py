@@ -64,10 +64,9 @@ def transcript() -> Transcript:
 def flow(seaweed: SeaweedServer, transcript: Transcript, tmp_path_factory: pytest.TempPathFactory) -> Flow:
     """Three real pipeline runs on s3://shears-test/flow (A via the CLI, B and C in-process)."""
     import yaml
-
-    from tasks.config import build_config
-    from tasks.pipeline import run_pipeline
-    from tasks.storage import open_store
+    from shears.config import build_config
+    from shears.run.pipeline import run_pipeline
+    from shears.store import open_store
 
     client = seaweed.client()
     client.put_object(Bucket=BUCKET, Key=DATA_KEY, Body=digits_npz())

@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
+from shears.config import build_config
+from shears.errors import StoreError
+from shears.release.audit import audit_store
+from shears.release.champion import read_champion, set_champion
+from shears.run.pipeline import run_pipeline
+from shears.store import PreconditionFailed, open_store
+from shears.store import layout as L
+from shears.store.s3 import S3Store
 
-from tasks import layout as L
-from tasks.audit import audit_store
-from tasks.config import build_config
-from tasks.errors import StoreError
-from tasks.pipeline import run_pipeline
-from tasks.publish import read_champion, set_champion
-from tasks.s3 import S3Store
-from tasks.storage import PreconditionFailed, open_store
 from tests.s3.util import BUCKET, VERSIONED, Flow, Transcript, cli_env, copy_prefix, fast_raw, run_cli
 from tests.seaweed import SeaweedServer
 
@@ -103,7 +103,7 @@ def test_server_stopped_before_publish_then_rerun_completes(
     outcome = run_pipeline(store, cfg, "run-outage")  # the same run id again
     assert outcome.passed, outcome.error
     champion = read_champion(store)
-    assert champion is not None and champion.run_id == "run-outage" and champion.pointer["previous"] == flow.b
+    assert champion is not None and champion.run_id == "run-outage" and champion.pointer.previous == flow.b
     report = audit_store(store)
     assert report.problems == [] and report.warnings == []
     assert run_cli(outage, transcript, "audit", uri).returncode == 0
@@ -210,7 +210,7 @@ def test_racing_promotions_exactly_one_wins(flow: Flow, seaweed: SeaweedServer) 
     assert [e["by"] for e in history] == winners
     assert all(e["previous"] == p["run_id"] for p, e in itertools.pairwise(history))
     champion = read_champion(store)
-    assert champion is not None and champion.pointer == history[-1]
+    assert champion is not None and champion.pointer.to_json() == history[-1]
     assert len(store.versions(L.CHAMPION)) == rounds  # versioned bucket: one pointer write per round
     report = audit_store(store)
     assert report.problems == [] and report.champion_versions == rounds

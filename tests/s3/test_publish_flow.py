@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tasks import layout as L
-from tasks.audit import audit_store
-from tasks.publish import read_champion
-from tasks.storage import LocalStore, open_store, sha256_hex
+from shears.release.audit import audit_store
+from shears.release.champion import read_champion
+from shears.store import LocalStore, open_store, sha256_hex
+from shears.store import layout as L
+
 from tests.s3.util import BUCKET, DATA_KEY, Flow, Transcript, copy_prefix, run_cli
 from tests.seaweed import SeaweedServer
 
@@ -36,8 +37,8 @@ def test_better_run_becomes_champion(flow: Flow) -> None:
     assert _deployable_accuracy(flow.uri, flow.b) > _deployable_accuracy(flow.uri, flow.a)
     champion = read_champion(store)
     assert champion is not None and champion.run_id == flow.b and champion.seq == 2
-    assert champion.pointer["previous"] == flow.a
-    assert champion.pointer["manifest_sha256"] == sha256_hex(store.get(L.RunLayout(flow.b).run(L.MANIFEST)))
+    assert champion.pointer.previous == flow.a
+    assert champion.pointer.manifest_sha256 == sha256_hex(store.get(L.RunLayout(flow.b).run(L.MANIFEST)))
     gates = json.loads(store.get(L.RunLayout(flow.b).run(L.GATES)))
     assert gates["champion"]["run_id"] == flow.a  # B was compared against A
     assert {g["name"] for g in gates["gates"]} >= {"champion_max_accuracy_drop_pp", "champion_max_size_increase_pct"}
@@ -66,8 +67,8 @@ def test_audit_is_clean(flow: Flow, seaweed: SeaweedServer, transcript: Transcri
     report = audit_store(open_store(flow.uri))
     assert report.problems == [] and report.warnings == []
     assert [r.run_id for r in report.runs] == [flow.a, flow.b] and [r.run_id for r in report.rejected] == [flow.c]
-    assert report.champion is not None and report.champion["run_id"] == flow.b
-    assert [e["seq"] for e in report.history] == [1, 2]
+    assert report.champion is not None and report.champion.run_id == flow.b
+    assert [e.seq for e in report.history] == [1, 2]
     proc = run_cli(seaweed, transcript, "audit", flow.uri)
     assert proc.returncode == 0, proc.stderr
     assert "consistent" in proc.stderr and flow.b in proc.stdout
@@ -87,7 +88,7 @@ def test_promote_and_rollback_are_conditional_and_recorded(
     store = open_store(uri)
     champion = read_champion(store)
     assert champion is not None and champion.run_id == flow.a and champion.seq == 3
-    assert champion.pointer["action"] == "rollback" and champion.pointer["previous"] == flow.b
+    assert champion.pointer.action == "rollback" and champion.pointer.previous == flow.b
     again = run_cli(seaweed, transcript, "promote", uri, flow.b)
     assert again.returncode == 0, again.stderr
     champion = read_champion(store)

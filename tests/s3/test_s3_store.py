@@ -7,10 +7,10 @@ import hashlib
 import os
 
 import pytest
+from shears.errors import ConfigError, StoreError
+from shears.store import ObjectInfo, PreconditionFailed, Store, open_store, read_uri
+from shears.store.s3 import MULTIPART_THRESHOLD, S3Store
 
-from tasks.errors import ConfigError, StoreError
-from tasks.s3 import MULTIPART_THRESHOLD, S3Store
-from tasks.storage import ObjectInfo, PreconditionFailed, Store, open_store, read_uri
 from tests.s3.util import BUCKET, VERSIONED
 from tests.seaweed import SeaweedServer
 

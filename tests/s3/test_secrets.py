@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from shears.errors import StoreError
+from shears.store import open_store
+from shears.store.s3 import S3Store
 
-from tasks.errors import StoreError
-from tasks.s3 import S3Store
-from tasks.storage import open_store
 from tests.s3.util import BUCKET, VERSIONED, Flow, Transcript, all_objects
 from tests.seaweed import SeaweedServer
 

@@ -51,7 +51,7 @@ def cli_env(server: SeaweedServer, **overrides: str) -> dict[str, str]:
 
 def shears_cmd() -> list[str]:
     script = Path(sys.executable).parent / "shears"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "tasks.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "shears.cli.main"]
 
 
 def run_cli(server: SeaweedServer, transcript: Transcript, *args: str, timeout: float = CLI_TIMEOUT_S,
@@ -64,7 +64,7 @@ def run_cli(server: SeaweedServer, transcript: Transcript, *args: str, timeout: 
 
 
 def digits_npz() -> bytes:
-    from tasks.data import load_digits_default
+    from shears.stages.data import load_digits_default
 
     raw = load_digits_default()
     buf = io.BytesIO()

@@ -1,0 +1,105 @@
+"""`shears run`: the whole chain in one process, with the artifact, sparsity and gate tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from shears.cli.common import err, fail, out
+from shears.errors import ShearsError
+from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SparsityRecord
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n:,}"
+
+
+def artifact_table(metrics: MetricsRecord, latency: LatencyRecord | None) -> Table:
+    base = metrics.baseline
+    t = Table(title="Artifacts (why is my pruned model bigger?)")
+    for col in ("artifact", "raw bytes", "gzip bytes", "gz vs baseline", "accuracy", "latency ms", "note"):
+        t.add_column(col, justify="left" if col in ("artifact", "note") else "right")
+    lat = latency.latency if latency else {}
+    for a in metrics.artifacts:
+        ratio = base.gzip_bytes / max(a.gzip_bytes, 1)
+        t.add_row(a.name, _fmt_bytes(a.raw_bytes), _fmt_bytes(a.gzip_bytes), f"{ratio:.2f}x",
+                  f"{a.accuracy:.4f}", f"{lat[a.name]:.3f}" if a.name in lat else "-", a.note)
+    return t
+
+
+def gate_table(gates: GatesRecord) -> Table:
+    t = Table(title="Gates")
+    for col in ("gate", "threshold", "observed", "verdict", "reason"):
+        t.add_column(col)
+    for g in gates.gates:
+        verdict = "[green]pass[/]" if g.passed else "[bold red]FAIL[/]"
+        t.add_row(g.name, str(g.threshold), str(g.observed), verdict, g.reason)
+    return t
+
+
+def sparsity_table(sp: SparsityRecord) -> Table:
+    t = Table(title=f"Sparsity after strip (target {sp.target:.2f}, tolerance {sp.tolerance:.2f})")
+    for col in ("layer", "weights", "zeros", "sparsity", "target", "ok"):
+        t.add_column(col)
+    for r in sp.layers:
+        t.add_row(r.layer, _fmt_bytes(r.weights), _fmt_bytes(r.zeros), f"{r.sparsity:.4f}",
+                  "-" if r.target is None else f"{r.target:.2f}", "yes" if r.passed else "[red]NO[/]")
+    return t
+
+
+def run(
+    config: Annotated[Path | None, typer.Option("--config", help="pipeline YAML")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="NPZ/CSV/Parquet path or s3:// URI")] = None,
+    label_column: Annotated[str | None, typer.Option("--label-column", help="label column of CSV/Parquet")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="pre-trained .keras/.h5 to prune")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="local artifact store directory")] = Path("artifacts"),
+    store_uri: Annotated[
+        str | None, typer.Option("--store", help="artifact store: directory or s3://bucket/prefix")
+    ] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="run id (default: UTC time + random suffix)")] = None,
+) -> None:
+    """Validate → baseline → prune → strip → convert → evaluate → gate → publish."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from shears.config import load_config
+    from shears.run.pipeline import new_run_id, run_pipeline
+    from shears.store import open_store
+
+    try:
+        cfg = load_config(config, {"data.uri": data, "data.label_column": label_column, "model.pretrained": model})
+        store = open_store(store_uri or out_dir)
+        rid = run_id or new_run_id()
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=False, disable=not err.is_terminal) as progress:
+            ids: dict[str, Any] = {}
+
+            def on_step(name: str, state: str) -> None:
+                if state == "start":
+                    ids[name] = progress.add_task(f"{name}", total=1)
+                else:
+                    progress.update(ids[name], completed=1, description=f"{name} [{state}]")
+                if not err.is_terminal:
+                    err.print(f"step {name}: {state}", highlight=False)
+
+            outcome = run_pipeline(store, cfg, rid, on_step=on_step)
+    except ShearsError as exc:
+        raise fail(exc) from None
+    if outcome.sparsity:
+        out.print(sparsity_table(outcome.sparsity))
+    if outcome.metrics:
+        out.print(artifact_table(outcome.metrics, outcome.latency))
+    if outcome.gates:
+        out.print(gate_table(outcome.gates))
+    where = f"{outcome.store}/runs/{rid}" if outcome.passed else f"{outcome.store}/rejected/{rid}"
+    out.print(f"run {rid}: {'PASSED' if outcome.passed else 'REJECTED'} -> {where}", highlight=False)
+    if outcome.metrics:
+        out.print(f"report: {where}/report.html", highlight=False)
+    if outcome.error is not None:
+        raise fail(outcome.error)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,122 @@
+"""Store sub-commands of `shears`: audit, promote, rollback (a local directory or s3://bucket/prefix).
+
+S3 credentials and endpoint come from the standard AWS environment/profile (AWS_ENDPOINT_URL for
+S3-compatible servers). Exit codes: 0 ok, 1 store error or audit problems, 2 usage.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from shears.cli.common import err, fail, line, out
+from shears.errors import ShearsError
+
+STORE_ARG = typer.Argument(help="artifact store: a directory or s3://bucket/prefix")
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _runs_table(report: Any) -> Table:
+    champion = report.champion.run_id if report.champion else None
+    t = Table(title=f"Runs in {report.store}")
+    for col in ("run", "area", "state", "status", "accuracy", "gzip bytes", "created", "objects", "champion"):
+        t.add_column(col)
+    for r in [*report.runs, *report.rejected]:
+        dep = r.deployable
+        t.add_row(
+            r.run_id, r.area, r.state if not r.problems else f"{r.state} ({len(r.problems)} problem(s))",
+            r.status or "-", f"{dep.accuracy:.4f}" if dep else "-",
+            f"{dep.gzip_bytes:,}" if dep else "-", r.created_at or "-",
+            str(r.objects), "yes" if r.area == "runs" and r.run_id == champion else "",
+        )
+    return t
+
+
+def audit(
+    store_uri: Annotated[str, STORE_ARG],
+    run: Annotated[str | None, typer.Option("--run", help="audit only this run (and the champion)")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="warnings (INCOMPLETE runs...) fail too")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Verify every run's sha256s and manifest, the champion pointer and its history.
+
+    Exits 0 when consistent, 1 with one line per problem otherwise. Runs without manifest.json (an
+    interrupted upload) are reported as INCOMPLETE warnings: nothing can reference them, so they do not
+    fail the audit unless --strict.
+    """
+    from shears.release.audit import audit_store
+    from shears.store import open_store
+
+    try:
+        report = audit_store(open_store(store_uri), run)
+    except ShearsError as exc:
+        raise fail(exc) from None
+    if as_json:
+        line(out, json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        if report.runs or report.rejected:
+            out.print(_runs_table(report))
+        else:
+            line(out, f"no runs in {report.store}")
+        if report.champion:
+            c = report.champion
+            line(out, f"champion: {c.run_id} (seq {c.seq}, {c.action} by {c.by} at {c.at}; previous "
+                      f"{c.previous or 'none'}); champion.json versions: {report.champion_versions}")
+        else:
+            line(out, "champion: none")
+        for e in report.history:
+            line(out, f"  history {e.seq:>6}: {e.action} {e.run_id} by {e.by} at {e.at} "
+                      f"(previous {e.previous or 'none'})")
+    for w in report.warnings:
+        line(err, f"warning: {w}")
+    for p in report.problems:
+        line(err, f"problem: {p}")
+    verdict = "consistent" if report.ok else f"{len(report.problems)} problem(s)"
+    failing = " (--strict: warnings fail)" if strict and report.warnings else ""
+    line(err, f"audit of {report.store}: {verdict}, {len(report.warnings)} warning(s){failing}")
+    raise typer.Exit(report.exit_code(strict))
+
+
+def promote(
+    store_uri: Annotated[str, STORE_ARG],
+    run_id: Annotated[str, typer.Argument(help="published run to make champion")],
+) -> None:
+    """Make a published, passing, intact run the champion (conditional write; recorded in champions/)."""
+    from shears.release.champion import promote as do_promote
+    from shears.store import open_store
+
+    try:
+        pointer = do_promote(open_store(store_uri), run_id, by=_who())
+    except ShearsError as exc:
+        raise fail(exc) from None
+    line(out, f"champion: {pointer.run_id} (seq {pointer.seq}, previous {pointer.previous or 'none'})")
+
+
+def rollback(store_uri: Annotated[str, STORE_ARG]) -> None:
+    """Point the champion back at the previous one (champion.json's `previous`; recorded in champions/)."""
+    from shears.release.champion import rollback as do_rollback
+    from shears.store import open_store
+
+    try:
+        pointer = do_rollback(open_store(store_uri), by=_who())
+    except ShearsError as exc:
+        raise fail(exc) from None
+    line(out, f"champion: {pointer.run_id} (seq {pointer.seq}, rolled back from {pointer.previous})"
+          if pointer.action == "rollback" else f"champion: {pointer.run_id} (unchanged)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `app`."""
+    app.command("audit")(audit)
+    app.command("promote")(promote)
+    app.command("rollback")(rollback)

@@ -1,0 +1,176 @@
+"""The pipeline's one config model: frozen, strict, validated when built, loaded from one YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shears.errors import ConfigError, first_line
+from shears.records import dumps
+
+TfliteVariant = Literal["float32", "dynamic_range", "int8", "float16"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Frozen):
+    uri: str | None = Field(None, description="Local path or s3:// URI; None = bundled sklearn digits")
+    label_column: str = "label"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    split_seed: int = 0
+
+
+class ValidationConfig(_Frozen):
+    min_rows: int = Field(100, ge=1)
+    min_rows_per_class: int = Field(10, ge=1)
+    max_class_imbalance: float = Field(10.0, ge=1, description="largest class count / smallest class count")
+    value_min: float | None = None
+    value_max: float | None = None
+    num_classes: int | None = Field(None, ge=2, description="labels must lie in [0, num_classes)")
+    feature_count: int | None = Field(None, ge=1, description="expected features per row (flattened)")
+
+    @model_validator(mode="after")
+    def _range(self) -> ValidationConfig:
+        if self.value_min is not None and self.value_max is not None and self.value_min > self.value_max:
+            raise ValueError("value_min must not exceed value_max")
+        return self
+
+
+class ModelConfig(_Frozen):
+    builder: str | None = Field(None, description="'module:function' building an uncompiled model")
+    pretrained: str | None = Field(None, description="path to a .keras/.h5 model to prune instead of training")
+    epochs: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0, lt=1)
+    validation_split: float = Field(0.0, ge=0, lt=1)
+    seed: int = 42
+
+
+class PruneConfig(_Frozen):
+    schedule: Literal["polynomial_decay", "constant_sparsity"] = "polynomial_decay"
+    initial_sparsity: float = Field(0.5, ge=0, lt=1)
+    final_sparsity: float = Field(0.8, gt=0, lt=1)
+    begin_step: int | None = Field(None, ge=0)
+    end_step: int | None = Field(None, ge=1)
+    frequency: int | None = Field(None, ge=1)
+    power: float = Field(3.0, gt=0)
+    block_size: tuple[int, int] = (1, 1)
+    block_pooling_type: Literal["AVG", "MAX"] = "AVG"
+    layers: tuple[str, ...] | None = Field(None, description="layer names to prune; None = every prunable layer")
+    epochs: int = Field(2, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0, lt=1)
+    sparsity_tolerance: float = Field(0.01, ge=0, lt=1, description="allowed shortfall below final_sparsity")
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _steps(self) -> PruneConfig:
+        if self.schedule == "polynomial_decay" and self.initial_sparsity > self.final_sparsity:
+            raise ValueError("initial_sparsity must not exceed final_sparsity")
+        if self.begin_step is not None and self.end_step is not None and self.end_step <= self.begin_step:
+            raise ValueError("end_step must be greater than begin_step")
+        if self.block_size[0] < 1 or self.block_size[1] < 1:
+            raise ValueError("block_size entries must be >= 1")
+        return self
+
+
+class ConvertConfig(_Frozen):
+    variants: tuple[TfliteVariant, ...] = ("float32", "dynamic_range", "int8", "float16")
+    deployable: TfliteVariant = "dynamic_range"
+    representative_samples: int = Field(200, ge=1)
+    latency_runs: int = Field(200, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _deployable_is_built(self) -> ConvertConfig:
+        if not self.variants:
+            raise ValueError("variants must name at least one TFLite variant")
+        if self.deployable not in self.variants:
+            raise ValueError(f"deployable '{self.deployable}' is not among variants {list(self.variants)}")
+        return self
+
+
+class GateConfig(_Frozen):
+    min_accuracy: float | None = Field(0.9, ge=0, le=1)
+    max_gzip_bytes: int | None = Field(None, ge=1)
+    max_accuracy_drop_pp: float | None = Field(2.0, ge=0, le=100)
+    min_compression_ratio: float | None = Field(5.0, gt=0)
+    # Against the current champion (TFX-style regression gates); None disables.
+    champion_max_size_increase_pct: float | None = Field(10.0, ge=0)
+    champion_max_accuracy_drop_pp: float | None = Field(1.0, ge=0, le=100)
+
+
+class PipelineConfig(_Frozen):
+    """The whole config of a run; a run stores it as config.json (the `schema` key names its version)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    schema_: Literal["shears.config/v1"] = Field("shears.config/v1", alias="schema")
+    data: DataConfig = DataConfig()
+    validation: ValidationConfig = ValidationConfig()
+    model: ModelConfig = ModelConfig()
+    prune: PruneConfig = PruneConfig()
+    convert: ConvertConfig = ConvertConfig()
+    gates: GateConfig = GateConfig()
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_bytes(self) -> bytes:
+        return dumps(self.to_json())
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif "input" in err and not isinstance(err["input"], dict):
+            msg = f"{msg} (got {err['input']!r})"
+        parts.append(f"{loc}: {msg}")
+    return "invalid config: " + "; ".join(parts)
+
+
+def build_config(raw: dict[str, Any]) -> PipelineConfig:
+    """Validate a plain dict into a PipelineConfig; errors become one ConfigError line naming fields."""
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Load one YAML file (or the embedded defaults) and apply dotted-key overrides such as CLI flags."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {first_line(exc)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {p} must hold a mapping at top level")
+        raw = loaded
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"invalid config: {key}: expected a mapping")
+            node = child
+        node[leaf] = value
+    return build_config(raw)

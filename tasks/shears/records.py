@@ -1,0 +1,346 @@
+"""One typed model per JSON record a run writes, each with a `schema` version; every reader goes through them.
+
+Records written before the `schema` key existed (Shears 0.1, see tests/fixtures/store_v0) still load: the
+key defaults to the current version. Unknown keys are refused, so a typo in a writer or a hand-edited
+record is found, not silently ignored. `to_bytes` is the one canonical JSON encoding (sorted keys, so the
+same content always hashes the same) and `from_bytes` the one parser (a RecordError names the file).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from shears.errors import RecordError, first_line
+
+RunStatus = Literal["passed", "rejected"]
+
+# What a run id may be (keys are built from it): the one definition, shears.store.layout validates with it.
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+RUN_ID_RE = re.compile(RUN_ID_PATTERN)
+RunId = Annotated[str, StringConstraints(pattern=RUN_ID_PATTERN)]
+
+
+def dumps(obj: Any) -> bytes:
+    """Canonical JSON bytes (sorted keys, 2-space indent, trailing newline) for any JSON-able value."""
+    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """'field.path: message; ...' for the first few errors, never echoing the (possibly huge) input."""
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+
+class Record(_Model):
+    """Base of every top-level record: a `schema` key naming the record type and its version."""
+
+    SCHEMA: ClassVar[str] = ""
+    FILE: ClassVar[str] = ""  # the file name inside a run folder (tasks' store layout uses the same names)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_bytes(self) -> bytes:
+        return dumps(self.to_json())
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "") -> Self:
+        where = where or cls.FILE or cls.__name__
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where} is not a {cls.SCHEMA} record: not a JSON object")
+        found = obj.get("schema", cls.SCHEMA)
+        if found != cls.SCHEMA:
+            raise RecordError(f"{where} has schema {str(found)[:80]!r}; this Shears reads {cls.SCHEMA}")
+        try:
+            return cls.model_validate(obj)
+        except ValidationError as exc:
+            raise RecordError(f"{where} is not a valid {cls.SCHEMA} record: {describe_validation_error(exc)}") from None
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str = "") -> Self:
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            raise RecordError(f"{where or cls.FILE} is not valid JSON: {first_line(exc)}") from None
+        return cls.from_json(obj, where)
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+
+class CheckRecord(_Model):
+    """One data expectation: what was expected, what was observed, and whether it held."""
+
+    name: str
+    expectation: str
+    success: bool
+    observed: Any
+    expected: str
+
+
+class ValidationRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.validation/v1"
+    FILE: ClassVar[str] = "validation.json"
+    schema_: Literal["shears.validation/v1"] = Field("shears.validation/v1", alias="schema")
+    dataset: str
+    dataset_sha256: str
+    kind: str
+    rows: int
+    test_rows: int
+    num_classes: int
+    feature_shape: list[int]
+    checks: list[CheckRecord] = Field(default_factory=list)
+    success: bool
+
+    @property
+    def failed(self) -> list[CheckRecord]:
+        return [c for c in self.checks if not c.success]
+
+    def summary(self) -> str:
+        """One line naming every failed check and its observed value."""
+        if self.success:
+            return f"data valid: {len(self.checks)} checks passed"
+        parts = [f"{c.name} (observed {c.observed}; expected {c.expected})" for c in self.failed]
+        return "data failed validation: " + "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------- training
+
+
+class BaselineRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.baseline/v1"
+    FILE: ClassVar[str] = "baseline.json"
+    schema_: Literal["shears.baseline/v1"] = Field("shears.baseline/v1", alias="schema")
+    accuracy: float
+    builder: str | None
+    pretrained: str | None
+    history: dict[str, list[float]] = Field(default_factory=dict)
+    params: int
+
+
+class ScheduleRecord(_Model):
+    kind: str
+    initial_sparsity: float
+    final_sparsity: float
+    begin_step: int
+    end_step: int
+    frequency: int
+    power: float
+    total_steps: int
+    steps_per_epoch: int
+    derived: bool
+
+
+class PruneRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.prune/v1"
+    FILE: ClassVar[str] = "prune.json"
+    schema_: Literal["shears.prune/v1"] = Field("shears.prune/v1", alias="schema")
+    accuracy: float
+    pruned_layers: list[str]
+    schedule: ScheduleRecord
+    mask_update_steps: list[int]
+    sparsity_by_step: list[tuple[int, float]]
+    history: dict[str, list[float]] = Field(default_factory=dict)
+
+
+class LayerSparsityRecord(_Model):
+    layer: str
+    weights: int
+    zeros: int
+    sparsity: float
+    target: float | None  # None: the layer was not pruned
+    passed: bool
+
+
+class SparsityRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.sparsity/v1"
+    FILE: ClassVar[str] = "sparsity.json"
+    schema_: Literal["shears.sparsity/v1"] = Field("shears.sparsity/v1", alias="schema")
+    target: float
+    tolerance: float
+    passed: bool
+    layers: list[LayerSparsityRecord]
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+
+class ArtifactRecord(_Model):
+    """One artifact's measurements: bytes as stored, gzipped bytes (deterministic), test accuracy."""
+
+    name: str
+    file: str
+    kind: str  # "keras" or "tflite"
+    raw_bytes: int
+    gzip_bytes: int
+    accuracy: float
+    note: str = ""
+
+
+class MetricsRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.metrics/v1"
+    FILE: ClassVar[str] = "metrics.json"
+    schema_: Literal["shears.metrics/v1"] = Field("shears.metrics/v1", alias="schema")
+    deployable: str
+    artifacts: list[ArtifactRecord]
+
+    def artifact(self, name: str) -> ArtifactRecord | None:
+        return next((a for a in self.artifacts if a.name == name), None)
+
+    @property
+    def deployable_artifact(self) -> ArtifactRecord:
+        found = self.artifact(self.deployable)
+        if found is None:
+            raise RecordError(f"{self.FILE}: deployable {self.deployable!r} is not among its artifacts")
+        return found
+
+    @property
+    def baseline(self) -> ArtifactRecord:
+        found = self.artifact("baseline")
+        if found is None:
+            raise RecordError(f"{self.FILE}: no 'baseline' artifact")
+        return found
+
+
+class LatencyRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.latency/v1"
+    FILE: ClassVar[str] = "latency.json"
+    schema_: Literal["shears.latency/v1"] = Field("shears.latency/v1", alias="schema")
+    unit: str
+    batch: int
+    median_of: int
+    latency: dict[str, float]
+
+
+class TimingRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.timing/v1"
+    schema_: Literal["shears.timing/v1"] = Field("shears.timing/v1", alias="schema")
+    step: str
+    seconds: float
+
+
+# --------------------------------------------------------------------------------------------- gates
+
+
+class GateRecord(_Model):
+    """A gate's verdict. Gates return these; only callers decide to raise."""
+
+    name: str
+    threshold: float | None
+    observed: float | None
+    passed: bool
+    reason: str
+    compared_to: str | None = None  # e.g. "baseline" or "champion <run_id>"
+
+
+class ChampionSeen(_Model):
+    """The champion a run's gates compared against, and the etag of the pointer as read then."""
+
+    run_id: RunId
+    etag: str
+
+
+class GatesRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.gates/v1"
+    FILE: ClassVar[str] = "gates.json"
+    schema_: Literal["shears.gates/v1"] = Field("shears.gates/v1", alias="schema")
+    passed: bool
+    summary: str
+    champion: ChampionSeen | None = None
+    gates: list[GateRecord]
+
+
+class FailureRecord(Record):
+    """Why a run stopped: the step, the reason (one line) and the exit code it maps to."""
+
+    SCHEMA: ClassVar[str] = "shears.failure/v1"
+    FILE: ClassVar[str] = "failure.json"
+    schema_: Literal["shears.failure/v1"] = Field("shears.failure/v1", alias="schema")
+    run_id: RunId
+    stage: str
+    exit_code: int
+    reason: str
+    at: str
+
+
+# --------------------------------------------------------------------------------------------- publishing
+
+
+class FileEntry(_Model):
+    sha256: str
+    bytes: int
+
+
+class DatasetRef(_Model):
+    name: str | None
+    sha256: str | None
+    rows: int | None
+
+
+class DeployableRef(_Model):
+    """The deployable artifact as the manifest and the champion pointer record it."""
+
+    name: str
+    file: str
+    accuracy: float
+    gzip_bytes: int
+    raw_bytes: int
+
+
+class ManifestRecord(Record):
+    """What a run published, from what, by which code; written last (no manifest = incomplete)."""
+
+    SCHEMA: ClassVar[str] = "shears.manifest/v1"
+    FILE: ClassVar[str] = "manifest.json"
+    schema_: Literal["shears.manifest/v1"] = Field("shears.manifest/v1", alias="schema")
+    run_id: RunId
+    status: RunStatus
+    created_at: str
+    files: dict[str, FileEntry]
+    # the config as the run resolved it, kept verbatim: a later Shears may have a different config model
+    config: dict[str, Any]
+    dataset: DatasetRef
+    versions: dict[str, str]
+    git_commit: str | None
+    timings: dict[str, float]
+    gates_passed: bool
+    deployable: DeployableRef | None
+    champion_compared: str | None = None
+
+
+class ChampionRecord(Record):
+    """champion.json and each champions/<seq>.json history entry (the same bytes at promotion)."""
+
+    SCHEMA: ClassVar[str] = "shears.champion/v1"
+    FILE: ClassVar[str] = "champion.json"
+    schema_: Literal["shears.champion/v1"] = Field("shears.champion/v1", alias="schema")
+    run_id: RunId
+    manifest_sha256: str
+    seq: int = Field(ge=1)
+    action: Literal["promote", "rollback"]
+    by: str
+    at: str
+    previous: RunId | None
+    deployable: DeployableRef | None = None
+
+
+# Every record a run folder can hold, by file name (readers that walk a run folder use this map).
+RUN_RECORDS: dict[str, type[Record]] = {
+    m.FILE: m
+    for m in (ValidationRecord, BaselineRecord, PruneRecord, SparsityRecord, MetricsRecord, LatencyRecord,
+              GatesRecord, FailureRecord, ManifestRecord)
+}

@@ -1,0 +1,18 @@
+"""Reports people can open without Airflow: one self-contained HTML page per run, and a trend page.
+
+    records   what a report is built from (typed records; never raises on a missing or bad one)
+    plots     matplotlib figures as PNG data URIs
+    sections  the run report's sections
+    render    jinja2 templates -> HTML (templates/)
+"""
+
+from __future__ import annotations
+
+from shears.report.records import RunRecords, TrendEntry, load_run_records, load_trend_entries, records_from_files
+from shears.report.render import build_run_report, build_trend_report
+from shears.store.layout import REPORTS_DIR, TREND_REPORT, run_report_key
+
+__all__ = [
+    "REPORTS_DIR", "TREND_REPORT", "RunRecords", "TrendEntry", "build_run_report", "build_trend_report",
+    "load_run_records", "load_trend_entries", "records_from_files", "run_report_key",
+]

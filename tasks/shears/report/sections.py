@@ -1,0 +1,270 @@
+"""The sections of a run report: each builds its template context from typed records, or says why it cannot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shears.records import ArtifactRecord
+from shears.report.plots import plot_accuracy, plot_schedule, plot_sizes, plot_sparsity
+from shears.report.records import RunRecords
+
+
+class _NotAvailable(Exception):
+    """A section's records are absent (not an error: rejected runs keep only a few records)."""
+
+
+@dataclass(frozen=True)
+class _Body:
+    """What a section builder returns: the template context and its plots (PNG data URIs)."""
+
+    data: dict[str, Any]
+    plots: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Section:
+    """What a run-report template section gets: a context dict, or why it is not available."""
+
+    id: str
+    title: str
+    data: dict[str, Any] | None = None
+    missing: str | None = None
+    plots: list[dict[str, str]] = field(default_factory=list)
+
+
+def _artifacts(r: RunRecords) -> list[ArtifactRecord]:
+    if r.metrics is None:
+        raise _NotAvailable("no metrics.json (the run stopped before evaluation)")
+    if not r.metrics.artifacts:
+        raise _NotAvailable("metrics.json lists no artifacts")
+    return r.metrics.artifacts
+
+
+def _deployable(r: RunRecords) -> str | None:
+    return r.metrics.deployable if r.metrics else None
+
+
+def _summary(r: RunRecords) -> _Body:
+    dep_name = _deployable(r)
+    dep = r.metrics.artifact(dep_name) if r.metrics and dep_name else None
+    base = r.metrics.artifact("baseline") if r.metrics else None
+    facts: list[tuple[str, str]] = []
+    if dep:
+        facts.append(("deployable", dep.name))
+        acc = f"{dep.accuracy:.4f}"
+        if base:
+            drop_pp = (dep.accuracy - base.accuracy) * 100
+            acc += f" (baseline {base.accuracy:.4f}, {drop_pp:+.2f} pp)"
+        facts.append(("accuracy", acc))
+        size = f"{dep.gzip_bytes:,} B gzipped"
+        if base:
+            ratio = base.gzip_bytes / max(dep.gzip_bytes, 1)
+            size += f" ({ratio:.1f}\u00d7 smaller than baseline)"
+        facts.append(("size", size))
+    if r.gates:
+        facts.append(("gates", r.gates.summary))
+    champion = r.champion_compared or (r.gates.champion.run_id if r.gates and r.gates.champion else None)
+    if r.gates is not None:
+        facts.append(("champion compared against", str(champion) if champion else "none (no champion yet)"))
+    if r.failure:
+        facts.append(("stopped at", f"{r.failure.stage}: {r.failure.reason}"))
+    if r.created_at:
+        facts.append(("created", r.created_at))
+    for problem in r.problems:
+        facts.append(("unreadable record", problem))
+    headline = {
+        "passed": "PASSED: every gate passed; published to runs/",
+        "rejected": "REJECTED: at least one gate failed; nothing was promoted",
+        "failed": "FAILED: the run stopped before the gates",
+    }.get(r.status, "status unknown")
+    return _Body({"status": r.status, "headline": headline, "facts": facts})
+
+
+# Which artifact each one is made from: the waterfall's steps (every TFLite variant comes from stripped).
+_MADE_FROM = {"pruned_unstripped": "baseline", "stripped": "pruned_unstripped"}
+
+
+def _made_from(art: ArtifactRecord) -> str | None:
+    return "stripped" if art.kind == "tflite" else _MADE_FROM.get(art.name)
+
+
+def _sizes(r: RunRecords) -> _Body:
+    arts = _artifacts(r)
+    gz_by_name = {a.name: a.gzip_bytes for a in arts}
+    base = gz_by_name.get("baseline")
+    rows = []
+    for a in arts:
+        gz = a.gzip_bytes
+        src = _made_from(a)
+        rows.append(
+            {
+                "name": a.name,
+                "kind": a.kind,
+                "file": a.file,
+                "note": a.note,
+                "raw": a.raw_bytes,
+                "gzip": gz,
+                "vs_baseline": f"{base / max(gz, 1):.2f}\u00d7" if base is not None else "\u2014",
+                "delta": f"{gz - gz_by_name[src]:+,} vs {src}" if src in gz_by_name else "\u2014",
+                "deployable": a.name == _deployable(r),
+            }
+        )
+    return _Body(
+        {"rows": rows},
+        plots=[{"src": plot_sizes(arts, _deployable(r)), "alt": "raw and gzipped bytes per artifact"}],
+    )
+
+
+def _accuracy(r: RunRecords) -> _Body:
+    arts = _artifacts(r)
+    lat = r.latency.latency if r.latency else {}
+    min_acc = r.config.gates.min_accuracy if r.config else None
+    base = next((a.accuracy for a in arts if a.name == "baseline"), None)
+    rows = [
+        {
+            "name": a.name,
+            "accuracy": a.accuracy,
+            "delta_pp": "\u2014" if base is None else f"{(a.accuracy - base) * 100:+.2f}",
+            "latency": f"{lat[a.name]:.4f}" if a.name in lat else "\u2014",
+            "deployable": a.name == _deployable(r),
+        }
+        for a in arts
+    ]
+    latency_note = (
+        f"batch-1 median of {r.latency.median_of} invokes, {r.latency.unit}"
+        if r.latency
+        else "latency.json not available (not kept for rejected runs)"
+    )
+    return _Body(
+        {"rows": rows, "latency_note": latency_note},
+        plots=[{"src": plot_accuracy(arts, _deployable(r), min_acc), "alt": "test accuracy per artifact"}],
+    )
+
+
+def _sparsity(r: RunRecords) -> _Body:
+    if r.sparsity is None:
+        raise _NotAvailable("no sparsity.json (the run stopped before strip)")
+    layers = r.sparsity.layers
+    if not layers:
+        raise _NotAvailable("sparsity.json lists no layers")
+    floor = round(r.sparsity.target - r.sparsity.tolerance, 6)
+    return _Body(
+        {
+            "rows": layers,
+            "target": r.sparsity.target,
+            "tolerance": r.sparsity.tolerance,
+            "floor": floor,
+            "passed": r.sparsity.passed,
+        },
+        plots=[{"src": plot_sparsity(layers, floor), "alt": "per-layer sparsity, target vs achieved"}],
+    )
+
+
+def _schedule(r: RunRecords) -> _Body:
+    if r.prune is None:
+        raise _NotAvailable("no prune.json (it is not kept for rejected runs)")
+    by_step = r.prune.sparsity_by_step
+    if not by_step:
+        raise _NotAvailable("prune.json has no sparsity_by_step")
+    updates = r.prune.mask_update_steps
+    pruned = [row for row in (r.sparsity.layers if r.sparsity else []) if row.target is not None]
+    achieved = None
+    if pruned:
+        achieved = sum(x.zeros for x in pruned) / max(sum(x.weights for x in pruned), 1)
+    return _Body(
+        {
+            "schedule": sorted(r.prune.schedule.model_dump().items()),
+            "updates": updates,
+            "pruned_layers": r.prune.pruned_layers,
+            "accuracy": r.prune.accuracy,
+        },
+        plots=[
+            {
+                "src": plot_schedule(by_step, updates, r.prune.schedule, achieved),
+                "alt": "sparsity schedule over training steps",
+            }
+        ],
+    )
+
+
+def _gates(r: RunRecords) -> _Body:
+    if r.gates is None:
+        raise _NotAvailable("no gates.json (the run stopped before the gates)")
+    champion = (r.gates.champion.run_id if r.gates.champion else None) or r.champion_compared
+    return _Body({"rows": r.gates.gates, "passed": r.gates.passed, "summary": r.gates.summary, "champion": champion})
+
+
+def _validation(r: RunRecords) -> _Body:
+    v = r.validation
+    if v is None:
+        raise _NotAvailable("no validation.json")
+    facts = [(k, getattr(v, k)) for k in ("dataset", "kind", "rows", "test_rows", "num_classes", "feature_shape")]
+    return _Body({"success": v.success, "facts": facts, "checks": v.checks, "failed": len(v.failed)})
+
+
+def _flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(obj, Mapping) and obj:
+        for k in sorted(obj):
+            yield from _flatten(obj[k], f"{prefix}.{k}" if prefix else str(k))
+    else:
+        yield prefix, json.dumps(obj) if not isinstance(obj, str) else obj
+
+
+def _lineage(r: RunRecords) -> _Body:
+    ds = r.dataset
+    timings = dict(r.timings or {})
+    commit = r.git_commit
+    config = r.config.to_json() if r.config else {}
+    config.pop("schema", None)
+    return _Body(
+        {
+            "facts": [
+                ("run id", r.run_id),
+                ("status", r.status),
+                ("created", r.created_at or "\u2014"),
+                ("dataset", (ds.name if ds else None) or "\u2014"),
+                ("dataset sha256", (ds.sha256 if ds else None) or "\u2014"),
+                ("dataset rows", ds.rows if ds and ds.rows is not None else "\u2014"),
+                ("git commit", commit or "not recorded (not run from a git checkout)"),
+                ("champion compared against", r.champion_compared or "\u2014"),
+            ],
+            "dirty": bool(commit and commit.endswith("+dirty")),
+            "versions": sorted((r.versions or {}).items()),
+            "timings": sorted(timings.items(), key=lambda kv: -float(kv[1])),
+            "total_seconds": round(sum(float(v) for v in timings.values()), 3),
+            "config": list(_flatten(config)) if config else [],
+        },
+    )
+
+
+SECTIONS: tuple[tuple[str, str, Callable[[RunRecords], _Body]], ...] = (
+    ("summary", "Summary", _summary),
+    ("sizes", "Size waterfall", _sizes),
+    ("accuracy", "Accuracy per artifact", _accuracy),
+    ("sparsity", "Per-layer sparsity", _sparsity),
+    ("schedule", "Sparsity schedule", _schedule),
+    ("gates", "Gates", _gates),
+    ("validation", "Data validation", _validation),
+    ("lineage", "Lineage", _lineage),
+)
+SECTION_IDS = tuple(s[0] for s in SECTIONS)
+
+
+def build_section(section_id: str, title: str, build: Callable[[RunRecords], _Body], r: RunRecords) -> _Section:
+    """A section never breaks the report (or the publish step calling it): failures become 'not available'."""
+    try:
+        body = build(r)
+        return _Section(section_id, title, body.data, plots=body.plots)
+    except _NotAvailable as exc:
+        return _Section(section_id, title, missing=str(exc))
+    except (LookupError, TypeError, ValueError, AttributeError) as exc:
+        return _Section(section_id, title, missing=f"records are malformed ({type(exc).__name__}: {exc})")
+
+
+
+
+def build_sections(r: RunRecords) -> list[_Section]:
+    return [build_section(sid, title, fn, r) for sid, title, fn in SECTIONS]

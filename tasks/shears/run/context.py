@@ -1,0 +1,51 @@
+"""What every step of a run needs: where staging lives, where results go, the run's keys and its config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from shears.config import PipelineConfig
+from shears.records import Record
+from shears.store import Store
+from shears.store import layout as L
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """A run's staging area (`work`), its artifact store, its keys and the config it resolved at start.
+
+    In Airflow `work` and `store` are the same store (tasks of a run may run on different workers); the
+    CLI stages in a local temporary directory when publishing to S3.
+    """
+
+    work: Store
+    store: Store
+    layout: L.RunLayout
+    cfg: PipelineConfig
+    s3_client: Callable[[], Any] | None = None  # builds the client for s3:// inputs (the DAG's connection)
+
+    @property
+    def run_id(self) -> str:
+        return self.layout.run_id
+
+    def put(self, name: str, data: bytes) -> str:
+        key = self.layout.staging(name)
+        self.work.put(key, data)
+        return key
+
+    def get(self, name: str) -> bytes:
+        return self.work.get(self.layout.staging(name))
+
+    def has(self, name: str) -> bool:
+        return self.work.exists(self.layout.staging(name))
+
+    def put_record(self, record: Record, name: str | None = None) -> str:
+        return self.put(name or record.FILE, record.to_bytes())
+
+    def get_record(self, model: type[R], name: str | None = None) -> R:
+        name = name or model.FILE
+        return model.from_bytes(self.get(name), self.layout.staging(name))

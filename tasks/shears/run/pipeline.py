@@ -1,0 +1,121 @@
+"""The whole chain in one process (what `shears run`, the Python API and the benchmarks call).
+
+It runs `shears.run.steps.STEPS` in order through the same lifecycle as the Airflow DAG: begin, every
+step, and on failure the same failure record naming the same step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shears.config import PipelineConfig
+from shears.errors import GateFailure, RecordError, ShearsError, StoreError
+from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SparsityRecord
+from shears.run import lifecycle
+from shears.run.context import RunContext
+from shears.run.steps import STEPS
+from shears.store import LocalStore, Store
+from shears.store import layout as L
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    store: str
+    passed: bool
+    results: dict[str, Any] = field(default_factory=dict)
+    metrics: MetricsRecord | None = None
+    gates: GatesRecord | None = None
+    sparsity: SparsityRecord | None = None
+    latency: LatencyRecord | None = None
+    error: ShearsError | None = None
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def make_context(
+    store: Store, run_id: str, cfg: PipelineConfig, work: Store | None = None,
+    s3_client: Callable[[], Any] | None = None,
+) -> RunContext:
+    return RunContext(work=work or store, store=store, layout=L.RunLayout(run_id), cfg=cfg, s3_client=s3_client)
+
+
+def _collect(ctx: RunContext, outcome: RunOutcome, after: str) -> None:
+    """Keep the records the CLI prints, read from staging before publish or reject clears it."""
+    if after == "evaluate":
+        outcome.metrics = ctx.get_record(MetricsRecord)
+        outcome.sparsity = ctx.get_record(SparsityRecord)
+        outcome.latency = ctx.get_record(LatencyRecord)
+    elif after == "gate":
+        outcome.gates = ctx.get_record(GatesRecord)
+
+
+def run_pipeline(
+    store: Store,
+    cfg: PipelineConfig,
+    run_id: str,
+    on_step: Callable[[str, str], None] | None = None,
+) -> RunOutcome:
+    """Run every step; returns the outcome (passed, or a recorded gate failure); raises other ShearsErrors.
+
+    Every failure but a store failure is recorded under rejected/<run_id>/ naming the step it happened in,
+    as in Airflow.
+    """
+    layout = L.RunLayout(run_id)
+    with tempfile.TemporaryDirectory(prefix="shears-work-") as tmp:
+        work: Store = store if isinstance(store, LocalStore) else LocalStore(Path(tmp))
+        lifecycle.begin(store, layout, work)
+        ctx = make_context(store, run_id, cfg, work)
+        outcome = RunOutcome(run_id, store.uri, False)
+        notify = on_step or (lambda name, state: None)
+        current = STEPS[0].name
+        try:
+            for step in STEPS:
+                current = step.name
+                notify(current, "start")
+                outcome.results[current] = step.run(ctx)
+                if current in ("evaluate", "gate"):
+                    _collect(ctx, outcome, current)
+                notify(current, "done")
+            outcome.passed = True
+            return outcome
+        except GateFailure as exc:
+            notify(current, "failed")
+            outcome.error = exc
+            if current == "gate":
+                outcome.gates = _rejected_gates(store, layout)
+            _record(store, layout, current, exc, work)
+            return outcome
+        except ShearsError as exc:
+            notify(current, "failed")
+            # When the store itself just failed (after its bounded retries), a second round of retries to
+            # write failure.json would double the wait and most likely fail the same way: staging is kept,
+            # and a rerun of the same run id starts clean (lifecycle.begin). Broken records are recorded.
+            if not isinstance(exc, StoreError) or isinstance(exc, RecordError):
+                _record(store, layout, current, exc, work)
+            raise
+
+
+def _rejected_gates(store: Store, layout: L.RunLayout) -> GatesRecord | None:
+    try:
+        return GatesRecord.from_bytes(store.get(layout.rejected(L.GATES)))
+    except ShearsError:
+        return None
+
+
+def _record(store: Store, layout: L.RunLayout, stage: str, exc: ShearsError, work: Store) -> None:
+    try:
+        lifecycle.record_failure(store, layout, stage, exc, work)
+    except ShearsError as record_exc:  # keep the original error (and its exit code)
+        log.warning("could not record the failure of run %s: %s", layout.run_id, record_exc)

@@ -1,0 +1,174 @@
+"""Data validation with Great Expectations 1.x (ephemeral context, no network).
+
+Array data can have thousands of feature columns, so expectations run on two small derived tables:
+a per-row table (split, label, feature count, feature shape, non-finite count, row min/max) and a
+per-class table (count, ratio to the smallest class). Both kinds of data (images, tabular) share it;
+tabular data also gets its column set checked. Every failed expectation is reported with its
+observed value.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shears.config import ValidationConfig
+from shears.records import CheckRecord, ValidationRecord
+from shears.stages.data import RawDataset, num_classes_of
+
+
+def _row_table(raw: RawDataset) -> pd.DataFrame:
+    frames = []
+    for split_name, x, y in (("train", raw.x, raw.y), ("test", raw.x_test, raw.y_test)):
+        if x is None or y is None:
+            continue
+        flat = x.reshape(x.shape[0], -1).astype(np.float64, copy=False)
+        finite = np.isfinite(flat)
+        with np.errstate(all="ignore"):
+            masked_min = np.where(finite, flat, np.inf).min(axis=1) if flat.shape[1] else np.zeros(len(flat))
+            masked_max = np.where(finite, flat, -np.inf).max(axis=1) if flat.shape[1] else np.zeros(len(flat))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "split": split_name,
+                    "label": y.astype(np.float64),
+                    "n_features": flat.shape[1],
+                    "feature_shape": "x".join(str(d) for d in x.shape[1:]),
+                    "nonfinite": (~finite).sum(axis=1),
+                    "row_min": masked_min,
+                    "row_max": masked_max,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _class_table(rows: pd.DataFrame) -> pd.DataFrame:
+    counts = rows.loc[rows["split"] == "train", "label"].dropna().value_counts().sort_index()
+    smallest = max(int(counts.min()), 1) if len(counts) else 1
+    return pd.DataFrame({"label": counts.index, "count": counts.to_numpy(), "ratio": counts.to_numpy() / smallest})
+
+
+def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int) -> dict[str, list[tuple[str, Any]]]:
+    import great_expectations as gx
+
+    ge = gx.expectations
+    feature_shape = "x".join(str(d) for d in raw.x.shape[1:])
+    n_features = int(np.prod(raw.x.shape[1:]))
+    rows: list[tuple[str, Any]] = [
+        ("minimum rows", ge.ExpectTableRowCountToBeBetween(min_value=cfg.min_rows)),
+        ("no NaN/inf values", ge.ExpectColumnValuesToBeBetween(column="nonfinite", min_value=0, max_value=0)),
+        ("label present", ge.ExpectColumnValuesToNotBeNull(column="label")),
+        (
+            "label domain",
+            ge.ExpectColumnValuesToBeInSet(column="label", value_set=[float(c) for c in range(num_classes)]),
+        ),
+        (
+            "feature shape consistent",
+            ge.ExpectColumnValuesToBeInSet(column="feature_shape", value_set=[feature_shape]),
+        ),
+    ]
+    if cfg.feature_count is not None:
+        rows.append(
+            (
+                "feature count",
+                ge.ExpectColumnValuesToBeBetween(
+                    column="n_features", min_value=cfg.feature_count, max_value=cfg.feature_count
+                ),
+            )
+        )
+    else:
+        rows.append(
+            (
+                "feature count",
+                ge.ExpectColumnValuesToBeBetween(column="n_features", min_value=n_features, max_value=n_features),
+            )
+        )
+    if cfg.value_min is not None:
+        rows.append(("value range (min)", ge.ExpectColumnMinToBeBetween(column="row_min", min_value=cfg.value_min)))
+    if cfg.value_max is not None:
+        rows.append(("value range (max)", ge.ExpectColumnMaxToBeBetween(column="row_max", max_value=cfg.value_max)))
+    classes: list[tuple[str, Any]] = [
+        (
+            "minimum rows per class",
+            ge.ExpectColumnValuesToBeBetween(column="count", min_value=cfg.min_rows_per_class),
+        ),
+        ("class balance", ge.ExpectColumnValuesToBeBetween(column="ratio", max_value=cfg.max_class_imbalance)),
+        ("every class present", ge.ExpectTableRowCountToBeBetween(min_value=num_classes)),
+    ]
+    return {"rows": rows, "classes": classes}
+
+
+def _observed(result: dict[str, Any], column: str | None) -> Any:
+    if "observed_value" in result:
+        value = result["observed_value"]
+        return value.item() if isinstance(value, np.generic) else value
+    count = result.get("unexpected_count")
+    sample = result.get("partial_unexpected_list", [])[:5]
+    sample = [v.item() if isinstance(v, np.generic) else v for v in sample]
+    sample = ["NaN" if isinstance(v, float) and v != v else v for v in sample]
+    if column == "count" and sample:
+        return f"{count} class(es) with counts {sample}"
+    return f"{count} of {result.get('element_count')} rows violate; e.g. {sample}"
+
+
+def _describe(kwargs: dict[str, Any]) -> str:
+    keys = [k for k in ("min_value", "max_value", "value_set") if kwargs.get(k) is not None]
+    if not keys:
+        return "not null"
+    parts = []
+    for k in keys:
+        v = kwargs[k]
+        if k == "value_set" and isinstance(v, list) and len(v) > 6:
+            v = f"[{v[0]}..{v[-1]}] ({len(v)} values)"
+        parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+def validate_data(raw: RawDataset, cfg: ValidationConfig) -> ValidationRecord:
+    """Run every expectation built from `cfg` and the data kind; never raises on bad data."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    num_classes = num_classes_of(raw, cfg.num_classes)
+    rows = _row_table(raw)
+    tables = {"rows": rows, "classes": _class_table(rows)}
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    source = ctx.data_sources.add_pandas("shears")
+    checks: list[CheckRecord] = []
+    for table_name, specs in _expectations(raw, cfg, num_classes).items():
+        batch = source.add_dataframe_asset(table_name).add_batch_definition_whole_dataframe("all")
+        suite = ctx.suites.add(gx.ExpectationSuite(name=f"shears-{table_name}", expectations=[e for _, e in specs]))
+        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"v-{table_name}", data=batch, suite=suite))
+        result = vd.run(batch_parameters={"dataframe": tables[table_name]})
+        by_id = {r.expectation_config.id: r for r in result.results if r.expectation_config is not None}
+        for (name, _), exp in zip(specs, suite.expectations, strict=True):
+            r = by_id[exp.id]
+            conf = r.expectation_config
+            assert conf is not None
+            kwargs = dict(conf.kwargs)
+            checks.append(
+                CheckRecord(
+                    name=name,
+                    expectation=conf.type,
+                    success=bool(r.success),
+                    observed=_observed(dict(r.result), kwargs.get("column")),
+                    expected=_describe(kwargs),
+                )
+            )
+    return ValidationRecord(
+        dataset=raw.name,
+        dataset_sha256=raw.sha256,
+        kind=raw.kind,
+        rows=int(raw.x.shape[0]),
+        test_rows=int(raw.x_test.shape[0]) if raw.x_test is not None else 0,
+        num_classes=num_classes,
+        feature_shape=[int(d) for d in raw.x.shape[1:]],
+        checks=checks,
+        success=all(c.success for c in checks),
+    )

@@ -1,0 +1,83 @@
+"""Measure every artifact — raw and gzipped bytes, test accuracy, TFLite batch-1 latency.
+
+This table answers "why is my pruned model bigger": the unstripped .h5 carries wrappers, masks and
+the optimizer; only after strip + gzip (or TFLite) does the sparsity turn into bytes saved.
+"""
+
+from __future__ import annotations
+
+import gzip
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from shears.records import ArtifactRecord
+
+
+def gzip_size(data: bytes) -> int:
+    """Deterministic gzip (fixed mtime, level 9) so sizes are comparable run to run."""
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def _interpreter(model: bytes) -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=model, num_threads=1)
+
+
+def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def tflite_predict(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Class predictions from a TFLite flatbuffer (ai_edge_litert; int8 inputs quantized)."""
+    interp = _interpreter(model)
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+    preds = []
+    current = None
+    for start in range(0, len(x), batch):
+        chunk = _quantize(x[start : start + batch], inp)
+        if current != len(chunk):
+            interp.resize_tensor_input(inp["index"], [len(chunk), *x.shape[1:]])
+            interp.allocate_tensors()
+            current = len(chunk)
+        interp.set_tensor(inp["index"], chunk)
+        interp.invoke()
+        preds.append(np.argmax(interp.get_tensor(out["index"]), axis=-1))
+    return np.concatenate(preds)
+
+
+def tflite_accuracy(model: bytes, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(tflite_predict(model, x) == y))
+
+
+def tflite_latency_ms(model: bytes, sample: np.ndarray, runs: int) -> float:
+    """Median batch-1 invoke time in milliseconds (a timing, not a metric: kept out of metrics.json)."""
+    interp = _interpreter(model)
+    inp = interp.get_input_details()[0]
+    interp.resize_tensor_input(inp["index"], [1, *sample.shape])
+    interp.allocate_tensors()
+    one = _quantize(sample[None, ...], inp)
+    for _ in range(min(10, runs)):
+        interp.set_tensor(inp["index"], one)
+        interp.invoke()
+    times = []
+    for _ in range(runs):
+        interp.set_tensor(inp["index"], one)
+        t0 = time.perf_counter()
+        interp.invoke()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000.0
+
+
+def measure(name: str, file: str, kind: str, data: bytes, accuracy: float, note: str = "") -> ArtifactRecord:
+    return ArtifactRecord(name=name, file=file, kind=kind, raw_bytes=len(data), gzip_bytes=gzip_size(data),
+                          accuracy=round(accuracy, 6), note=note)

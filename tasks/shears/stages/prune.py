@@ -1,0 +1,104 @@
+"""Pruning fine-tune with tfmot's prune_low_magnitude.
+
+Two traps from the users' notebooks are handled here: `prune_low_magnitude` wraps the *same* layer
+objects (so we clone first and never touch the caller's model), and the default schedule frequency of
+100 steps never fires on small data (so steps are derived from epochs x steps-per-epoch and aligned so
+that a pruning step lands exactly on end_step, where the final sparsity is applied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shears.config import PruneConfig
+from shears.errors import ConfigError
+from shears.keras.tfcompat import PruneRegistry, keras, set_seed, tfmot
+from shears.keras.training import compile_for_classification, keras_accuracy
+from shears.stages.data import Splits
+from shears.stages.schedule import Schedule, derive_schedule
+
+
+@dataclass
+class PruneResult:
+    model: keras.Model  # still wrapped; strip with shears.stages.strip
+    schedule: Schedule
+    pruned_layers: list[str]
+    accuracy: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _tfmot_schedule(s: Schedule) -> object:
+    sp = tfmot.sparsity.keras
+    if s.kind == "constant_sparsity":
+        return sp.ConstantSparsity(
+            s.final_sparsity, begin_step=s.begin_step, end_step=s.end_step, frequency=s.frequency
+        )
+    return sp.PolynomialDecay(
+        initial_sparsity=s.initial_sparsity, final_sparsity=s.final_sparsity, begin_step=s.begin_step,
+        end_step=s.end_step, power=s.power, frequency=s.frequency,
+    )
+
+
+def clone_with_weights(model: keras.Model) -> keras.Model:
+    """An independent copy: pruning the copy must never sparsify the caller's baseline."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def prunable_layer_names(model: keras.Model) -> list[str]:
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, tfmot.sparsity.keras.PrunableLayer) or (
+            PruneRegistry.supports(layer) and PruneRegistry._weight_names(layer)
+        ):
+            out.append(layer.name)
+    return out
+
+
+def prune_finetune(model: keras.Model, data: Splits, cfg: PruneConfig, log_dir: str | None = None) -> PruneResult:
+    """Wrap the chosen layers of a *clone* of `model` and fine-tune it under the schedule."""
+    schedule = derive_schedule(cfg, len(data.x_train))
+    set_seed(cfg.seed)
+    base = clone_with_weights(model)
+    available = prunable_layer_names(base)
+    if cfg.layers is None:
+        targets = available
+    else:
+        unknown = [n for n in cfg.layers if n not in available]
+        if unknown:
+            raise ConfigError(f"prune.layers {unknown} are not prunable layers of the model; prunable: {available}")
+        targets = list(cfg.layers)
+    if not targets:
+        raise ConfigError("the model has no prunable layers")
+    params = {
+        "pruning_schedule": _tfmot_schedule(schedule),
+        "block_size": tuple(cfg.block_size),
+        "block_pooling_type": cfg.block_pooling_type,
+    }
+
+    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if layer.name in targets:
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, **params)
+        return layer
+
+    # clone_function reuses `base`'s layer objects (our private clone), so trained weights carry over
+    pruned = keras.models.clone_model(base, clone_function=wrap)
+    compile_for_classification(pruned, cfg.learning_rate)
+    callbacks: list[keras.callbacks.Callback] = [tfmot.sparsity.keras.UpdatePruningStep()]
+    if log_dir is not None and _has_tensorboard():
+        callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=log_dir))
+    hist = pruned.fit(
+        data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
+        callbacks=callbacks,
+    )
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return PruneResult(pruned, schedule, targets, keras_accuracy(pruned, data.x_test, data.y_test), history)
+
+
+def _has_tensorboard() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,214 @@
+"""The `shears run` contract: exit codes, one-line errors, nothing published on bad input, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from shears.cli.main import app
+from typer.testing import CliRunner
+
+from tests.conftest import FAST, digits_arrays, npz_bytes
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+pytestmark = pytest.mark.tf
+
+
+def _manifests(store: Path) -> list[Path]:
+    return sorted(store.rglob("manifest.json"))
+
+
+def _fast_yaml(tmp_path: Path, **extra: dict) -> Path:
+    raw = json.loads(json.dumps(FAST))
+    for k, v in extra.items():
+        raw.setdefault(k, {}).update(v)
+    p = tmp_path / "fast.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def test_default_run_passes_with_no_options(tmp_path: Path) -> None:
+    """The README's main command: embedded digits, embedded config, local store, exit 0."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, "-m", "shears.cli.main", "run", "--run-id", "default"], cwd=tmp_path,
+                          env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "artifacts" / "runs" / "default"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "passed" and manifest["gates_passed"]
+    sparsity = json.loads((run / "sparsity.json").read_text())
+    pruned = [r for r in sparsity["layers"] if r["target"] is not None]
+    assert pruned and all(abs(r["sparsity"] - 0.8) <= 0.01 for r in pruned)
+    # the summary table shows every artifact and every gate
+    for name in ("baseline", "pruned_unstripped", "stripped", "tflite_float32", "tflite_dynamic_range",
+                 "tflite_int8", "tflite_float16", "min_compression_ratio", "sparsity"):
+        assert name in proc.stdout
+    # every published file is in the manifest with its true sha256
+    import hashlib
+
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((run / name).read_bytes()).hexdigest() == entry["sha256"]
+    assert json.loads((tmp_path / "artifacts" / "champion.json").read_text())["run_id"] == "default"
+
+
+def _bad_npz(tmp_path: Path, name: str, **arrays: np.ndarray) -> Path:
+    p = tmp_path / name
+    p.write_bytes(npz_bytes(**arrays))
+    return p
+
+
+def _cases(tmp_path: Path) -> dict[str, tuple[list[str], int, str]]:
+    x, y = digits_arrays()
+    x_nan = x.copy()
+    x_nan[3, 1, 1] = np.nan
+    x_inf = x.copy()
+    x_inf[7, 0, 0] = np.inf
+    y_range = y.copy()
+    y_range[:5] = 10
+    keep = np.concatenate([np.where(y != 4)[0], np.where(y == 4)[0][:3]])
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    trunc = tmp_path / "trunc.npz"
+    trunc.write_bytes(npz_bytes(x=x, y=y)[:5000])
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,target\n" + "\n".join(f"{i},{i * 2},{i % 2}" for i in range(200)))
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("prune:\n  final_sparsity: 0.8\n  bogus_key: 1\n")
+    sparsity = tmp_path / "sparsity.yaml"
+    sparsity.write_text("prune:\n  final_sparsity: 1.2\n")
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text("prune:\n  end_step: 100000\n")
+    num10 = tmp_path / "num10.yaml"
+    num10.write_text("validation:\n  num_classes: 10\n")
+    return {
+        "nan": (["--data", str(_bad_npz(tmp_path, "nan.npz", x=x_nan, y=y))], 3, "NaN/inf"),
+        "inf": (["--data", str(_bad_npz(tmp_path, "inf.npz", x=x_inf, y=y))], 3, "NaN/inf"),
+        "labels": (["--data", str(_bad_npz(tmp_path, "lab.npz", x=x, y=y_range)), "--config", str(num10)], 3,
+                   "label domain"),
+        "empty": (["--data", str(empty)], 3, "is empty"),
+        "truncated": (["--data", str(trunc)], 3, "corrupt or truncated"),
+        "mismatch": (["--data", str(_bad_npz(tmp_path, "mm.npz", x=x, y=y[:-3]))], 3, "1797 rows but y has 1794"),
+        "dims": (["--data", str(_bad_npz(tmp_path, "dims.npz", x=x.reshape(-1), y=y))], 3, "dimension"),
+        "label_column": (["--data", str(csv), "--label-column", "klass"], 3, "label column 'klass' not found"),
+        "few_rows": (["--data", str(_bad_npz(tmp_path, "few.npz", x=x[keep], y=y[keep]))], 3,
+                     "minimum rows per class"),
+        "unknown_key": (["--config", str(unknown)], 2, "prune.bogus_key: unknown key"),
+        "sparsity": (["--config", str(sparsity)], 2, "prune.final_sparsity"),
+        "missing_file": (["--data", str(tmp_path / "nope.npz")], 2, "file not found"),
+        "bad_run_id": (["--run-id", "../../etc"], 2, "invalid run id"),
+        "schedule": (["--config", str(schedule)], 2, "prune.end_step 100000 is never reached"),
+    }
+
+
+CASES = ["nan", "inf", "labels", "empty", "truncated", "mismatch", "dims", "label_column", "few_rows",
+         "unknown_key", "sparsity", "missing_file", "bad_run_id", "schedule"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exit_code_one_line_and_no_manifest(case: str, tmp_path: Path) -> None:
+    args, code, needle = _cases(tmp_path)[case]
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["run", "--out", str(store), *args])
+    assert result.exit_code == code, result.output
+    err_lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(err_lines) == 1 and needle in err_lines[0], result.stderr
+    assert _manifests(store) == []
+    assert not list(store.rglob("*.h5")), "nothing may be trained on bad input"
+    assert "step baseline" not in result.stderr, "nothing may be trained on bad input"
+
+
+def test_validation_failure_is_recorded_for_audit(tmp_path: Path) -> None:
+    x, y = digits_arrays()
+    x[0, 0, 0] = np.nan
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["run", "--out", str(store), "--run-id", "bad1", "--data",
+                                 str(_bad_npz(tmp_path, "n.npz", x=x, y=y))])
+    assert result.exit_code == 3
+    failure = json.loads((store / "rejected" / "bad1" / "failure.json").read_text())
+    assert failure["stage"] == "validate" and "NaN/inf" in failure["reason"]
+    report = json.loads((store / "rejected" / "bad1" / "validation.json").read_text())
+    assert report["success"] is False
+    assert not (store / "staging" / "bad1").exists()
+
+
+def test_gate_failure_exits_4_and_publishes_no_model(tmp_path: Path) -> None:
+    cfg = _fast_yaml(tmp_path, gates={"min_accuracy": 0.9999})
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(store), "--run-id", "g1"])
+    assert result.exit_code == 4, result.output
+    assert "min_accuracy" in result.stderr
+    assert not (store / "runs" / "g1").exists() and not (store / "champion.json").exists()
+    rejected = store / "rejected" / "g1"
+    assert json.loads((rejected / "gates.json").read_text())["passed"] is False
+    assert json.loads((rejected / "manifest.json").read_text())["status"] == "rejected"
+    assert not list(rejected.rglob("*.h5")) and not list(rejected.rglob("*.tflite"))
+    failure = json.loads((rejected / "failure.json").read_text())
+    assert failure["stage"] == "gate" and failure["exit_code"] == 4 and "min_accuracy" in failure["reason"]
+    assert "failure.json" in json.loads((rejected / "manifest.json").read_text())["files"]
+
+
+def test_same_data_config_and_run_id_give_identical_metrics(tmp_path: Path, digits_npz: Path) -> None:
+    cfg = _fast_yaml(tmp_path)
+    outs = []
+    for i in range(2):
+        store = tmp_path / f"s{i}"
+        result = runner.invoke(app, ["run", "--config", str(cfg), "--data", str(digits_npz), "--out", str(store),
+                                     "--run-id", "same"])
+        assert result.exit_code == 0, result.output
+        outs.append(store / "runs" / "same")
+    m0, m1 = (json.loads((o / "metrics.json").read_text()) for o in outs)
+    assert m0 == m1
+    assert [a["gzip_bytes"] for a in m0["artifacts"]] == [a["gzip_bytes"] for a in m1["artifacts"]]
+    for name in ("sparsity.json", "gates.json", "validation.json"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+def test_pretrained_model_flow(tmp_path: Path) -> None:
+    """The seeds' flow: prune a user's pre-trained .keras model instead of training one."""
+    from shears.config import ModelConfig
+    from shears.stages.baseline import train_baseline
+    from shears.stages.data import load_digits_default, split
+
+    s = split(load_digits_default(), 0.2, 0, 10)
+    user = tmp_path / "user.keras"
+    train_baseline(s, ModelConfig(epochs=4)).model.save(user)
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["run", "--config", str(_fast_yaml(tmp_path)), "--model", str(user), "--out",
+                                 str(store), "--run-id", "pre"])
+    assert result.exit_code == 0, result.output
+    baseline = json.loads((store / "runs" / "pre" / "baseline.json").read_text())
+    assert baseline["pretrained"] == str(user) and baseline["history"] == {}
+
+
+def test_already_published_run_id_is_refused(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (store / "runs" / "r").mkdir(parents=True)
+    (store / "runs" / "r" / "manifest.json").write_text("{}")
+    result = runner.invoke(app, ["run", "--out", str(store), "--run-id", "r"])
+    assert result.exit_code == 2 and "already published" in result.stderr
+
+
+def test_every_run_writes_its_report(tmp_path: Path) -> None:
+    """Passed and rejected runs both leave report.html, listed in the manifest, and the CLI says where."""
+    store = tmp_path / "store"
+    ok = runner.invoke(app, ["run", "--config", str(_fast_yaml(tmp_path)), "--out", str(store), "--run-id", "p"])
+    assert ok.exit_code == 0, ok.output
+    assert f"report: {store.resolve()}/runs/p/report.html" in ok.stdout
+    manifest = json.loads((store / "runs" / "p" / "manifest.json").read_text())
+    assert "report.html" in manifest["files"]
+    html = (store / "runs" / "p" / "report.html").read_text()
+    assert "PASSED" in html and "data:image/png;base64," in html
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    bad = runner.invoke(app, ["run", "--config", str(_fast_yaml(strict, gates={"min_accuracy": 0.9999})), "--out",
+                              str(store), "--run-id", "r"])
+    assert bad.exit_code == 4
+    assert "REJECTED" in (store / "rejected" / "r" / "report.html").read_text()

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from shears.errors import ConfigError, DataError
+from shears.stages.data import load_digits_default, parse_dataset, split, splits_from_npz, splits_to_npz
+
+from tests.conftest import digits_arrays, npz_bytes
+
+
+def test_digits_default_is_scaled_images() -> None:
+    raw = load_digits_default()
+    assert raw.x.shape == (1797, 8, 8) and raw.kind == "image"
+    assert raw.x.min() >= 0.0 and raw.x.max() <= 1.0
+    assert raw.sha256 == load_digits_default().sha256
+
+
+def test_npz_roundtrip_and_stratified_split() -> None:
+    x, y = digits_arrays()
+    raw = parse_dataset(npz_bytes(x=x, y=y), "d.npz")
+    s = split(raw, 0.2, seed=0, num_classes=10)
+    assert len(s.x_test) == 360 and len(s.x_train) == 1437
+    # stratified: every class keeps its share in the test split
+    assert np.bincount(s.y_test).min() >= 35
+    again = split(raw, 0.2, seed=0, num_classes=10)
+    assert np.array_equal(s.y_test, again.y_test)
+    back = splits_from_npz(splits_to_npz(s))
+    assert np.array_equal(back.x_train, s.x_train) and back.kind == "image" and back.num_classes == 10
+
+
+def test_npz_with_own_test_split_is_used() -> None:
+    x, y = digits_arrays()
+    raw = parse_dataset(npz_bytes(x=x[:1000], y=y[:1000], x_test=x[1000:], y_test=y[1000:]), "d.npz")
+    s = split(raw, 0.2, seed=0, num_classes=10)
+    assert len(s.x_train) == 1000 and len(s.x_test) == 797
+
+
+def test_csv_and_parquet_tabular() -> None:
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.1, 0.2, 0.3], "target": [0, 1, 0]})
+    raw = parse_dataset(df.to_csv(index=False).encode(), "t.csv", "target")
+    assert raw.kind == "tabular" and raw.x.shape == (3, 2) and raw.feature_names == ("a", "b")
+    buf = io.BytesIO()
+    df.to_parquet(buf)
+    raw_pq = parse_dataset(buf.getvalue(), "t.parquet", "target")
+    assert np.array_equal(raw_pq.x, raw.x)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "needle"),
+    [
+        (b"", "e.npz", "is empty"),
+        (npz_bytes(x=np.zeros((10, 4)), y=np.zeros(10))[:40], "t.npz", "corrupt or truncated"),
+        (b"not a zip at all", "t.npz", "corrupt or truncated"),
+        (npz_bytes(x=np.zeros((10, 4)), y=np.zeros(9)), "m.npz", "x has 10 rows but y has 9"),
+        (npz_bytes(x=np.zeros(10), y=np.zeros(10)), "d.npz", "1 dimension(s)"),
+        (npz_bytes(x=np.zeros((2, 2, 2, 2, 2)), y=np.zeros(2)), "d.npz", "5 dimension(s)"),
+        (npz_bytes(features=np.zeros((10, 4))), "k.npz", "lacks array(s) ['x', 'y']"),
+        (b"a,b\n1,2\n", "c.csv", "label column 'label' not found"),
+        (b"", "c.csv", "is empty"),
+    ],
+)
+def test_unreadable_data_is_a_data_error(data: bytes, name: str, needle: str) -> None:
+    with pytest.raises(DataError) as exc:
+        parse_dataset(data, name)
+    assert needle in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_unknown_format_is_usage_error() -> None:
+    with pytest.raises(ConfigError, match="unsupported data format"):
+        parse_dataset(b"x", "data.txt")
+
+
+def test_parser_errors_without_a_message_still_give_one_line() -> None:
+    from shears.errors import first_line
+
+    assert first_line(ValueError()) == "" and first_line("\n  two\nlines") == "two"

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from shears.config import PipelineConfig, build_config, load_config
+from shears.errors import ConfigError
+
+
+def test_defaults_are_valid_and_frozen() -> None:
+    cfg = PipelineConfig()
+    assert cfg.prune.final_sparsity == 0.8
+    assert cfg.convert.deployable in cfg.convert.variants
+    with pytest.raises(Exception, match="frozen"):
+        cfg.prune.final_sparsity = 0.5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"prune": {"final_sparsity": 1.5}}, "prune.final_sparsity"),
+        ({"prune": {"final_sparsity": 0}}, "prune.final_sparsity"),
+        ({"prune": {"bogus": 1}}, "prune.bogus: unknown key"),
+        ({"nope": {}}, "nope: unknown key"),
+        ({"convert": {"variants": ["int8"], "deployable": "float16"}}, "deployable 'float16' is not among"),
+        ({"prune": {"initial_sparsity": 0.9, "final_sparsity": 0.5}}, "initial_sparsity must not exceed"),
+        ({"validation": {"value_min": 2, "value_max": 1}}, "value_min must not exceed"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_field(raw: dict, needle: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        build_config(raw)
+    msg = str(exc.value)
+    assert needle in msg
+    assert "\n" not in msg
+
+
+def test_yaml_and_overrides(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("prune:\n  final_sparsity: 0.6\ndata:\n  label_column: y\n")
+    cfg = load_config(p, {"data.label_column": "target", "model.pretrained": None})
+    assert cfg.prune.final_sparsity == 0.6
+    assert cfg.data.label_column == "target"  # CLI flag wins over the file
+    assert cfg.model.pretrained is None
+
+
+def test_missing_and_non_mapping_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    p = tmp_path / "list.yaml"
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(p)
+
+
+def test_example_config_documents_the_defaults() -> None:
+    from pathlib import Path as _P
+
+    example = load_config(_P(__file__).resolve().parents[1] / "configs" / "example.yaml")
+    assert example == PipelineConfig()
