@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from shears.config import PipelineConfig
@@ -27,6 +27,8 @@ class RunContext:
     layout: L.RunLayout
     cfg: PipelineConfig
     s3_client: Callable[[], Any] | None = None  # builds the client for s3:// inputs (the DAG's connection)
+    # names written to staging through this context, in order: each step records its own (its outputs)
+    written: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -35,6 +37,7 @@ class RunContext:
     def put(self, name: str, data: bytes) -> str:
         key = self.layout.staging(name)
         self.work.put(key, data)
+        self.written.append(name)
         return key
 
     def get(self, name: str) -> bytes:
