@@ -1,11 +1,14 @@
 """
 ### shears_pipeline
 
-validate → baseline → prune → strip → convert → evaluate → gate → publish
+validate → baseline → plan_sensitivity → sensitivity[layer…] → propose_1 → trials_1[trial…] → propose_2 →
+trials_2[…] → propose_3 → trials_3[…] → select → evaluate → gate → publish
 
 One task per step of `shears.run.steps.STEPS` (task id = step name): it builds the run's context, calls
-the step and returns the step's small dict (keys in the store, metrics). Models and arrays move through
-the artifact store (`$SHEARS_STORE`, staging under `staging/<run_id>/`), never through XCom.
+the step and returns the step's small dict (keys in the store, metrics). The sensitivity points and the
+search's trials are dynamically mapped tasks (`.expand()`) on the TensorFlow queue, so Celery workers
+train them in parallel; `select` picks the winner. Models and arrays move through the artifact store
+(`$SHEARS_STORE`, staging under `staging/<run_id>/`), never through XCom.
 
 * **Schedule**: nightly at 02:00 UTC, or as soon as the data asset (`$SHEARS_DATA_URI`) gets an event
   (`shears data push` or the `shears_data_push` DAG).
@@ -27,6 +30,7 @@ from shears_airflow import (
     DATA_URI_PATTERN,
     MODEL_URI_PATTERN,
     PIPELINE_DAG_ID,
+    SEARCH_ROUNDS,
     TRANSIENT_IO_ONLY,
     data_asset,
     on_task_failure,
@@ -87,27 +91,45 @@ TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
 )
 def shears_pipeline() -> None:
     # One task per step of shears.run.steps.STEPS; each task id is the step's name (a test asserts it).
-    # multiple_outputs=False: one XCom per task (the step's small dict), not one more per key.
+    # multiple_outputs=False: one XCom per task (the step's small dict or list), not one more per key.
     @task(retries=0, multiple_outputs=False)
     def validate() -> dict[str, Any]:
-        """Begin the run (refuse a published run id, clear staging) and validate the data."""
+        """Begin the run (claim its id, refuse a published one, clear staging) and validate the data."""
         return run_step("validate")
 
     @task(**TF_TASK)
     def baseline() -> dict[str, Any]:
         return run_step("baseline")
 
-    @task(**TF_TASK)
-    def prune() -> dict[str, Any]:
-        return run_step("prune")
+    @task(multiple_outputs=False)
+    def plan_sensitivity() -> list[dict[str, Any]]:
+        """The prunable layers to fan out over (none with the search off)."""
+        return run_step("plan_sensitivity")
 
     @task(**TF_TASK)
-    def strip() -> dict[str, Any]:
-        return run_step("strip")
+    def sensitivity(item: dict[str, Any]) -> dict[str, Any]:
+        return run_step("sensitivity", item=item)
 
-    @task(**TF_TASK)
-    def convert() -> dict[str, Any]:
-        return run_step("convert")
+    def propose(round_no: int) -> Any:
+        @task(task_id=f"propose_{round_no}", multiple_outputs=False, trigger_rule="none_failed")
+        def propose_round() -> list[dict[str, Any]]:
+            """The trials of this round (Optuna, seeded; empty when the budget is spent)."""
+            return run_step(f"propose_{round_no}")
+
+        return propose_round
+
+    def trials(round_no: int) -> Any:
+        @task(task_id=f"trials_{round_no}", **TF_TASK)
+        def trial(item: dict[str, Any]) -> dict[str, Any]:
+            """One trial, retry-safe (it rewrites only its own files)."""
+            return run_step(f"trials_{round_no}", item=item)
+
+        return trial
+
+    @task(trigger_rule="none_failed", **TF_TASK)
+    def select() -> dict[str, Any]:
+        """The winner: the smallest trial passing every gate on the validation split (else the closest)."""
+        return run_step("select")
 
     @task(**TF_TASK)
     def evaluate() -> dict[str, Any]:
@@ -123,7 +145,12 @@ def shears_pipeline() -> None:
         """Publish runs/<run_id>/ and promote; a retry after a completed publish is a no-op."""
         return run_step("publish")
 
-    chain(validate(), baseline(), prune(), strip(), convert(), evaluate(), gate(), publish())
+    planned = plan_sensitivity()
+    upstream: list[Any] = [validate(), baseline(), planned, sensitivity.expand(item=planned)]
+    for round_no in range(1, SEARCH_ROUNDS + 1):
+        proposed = propose(round_no)()
+        upstream += [proposed, trials(round_no).expand(item=proposed)]
+    chain(*upstream, select(), evaluate(), gate(), publish())
 
 
 shears_pipeline()

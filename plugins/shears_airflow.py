@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("shears.airflow")
 
 PIPELINE_DAG_ID = "shears_pipeline"
+SEARCH_ROUNDS = 3  # the DAG's fixed number of trial fan-outs (shears.run.steps.SEARCH_ROUNDS; a test checks)
 PRODUCER_DAG_ID = "shears_data_push"
 
 ENV_STORE = "SHEARS_STORE"
@@ -262,8 +263,9 @@ def holder(context: Context) -> Any:
     return this_process("airflow", f"{PIPELINE_DAG_ID}/{context['run_id']}")
 
 
-def run_step(name: str, context: Context | None = None) -> dict[str, Any]:
-    """Run one step of shears.run.steps.STEPS in this task (validate also begins the run).
+def run_step(name: str, context: Context | None = None, *, item: Any = None) -> Any:
+    """Run one step of shears.run.steps.STEPS in this task (validate also begins the run; a mapped step
+    runs for its `item`).
 
     The run's claim (one writer per run id) is taken by validate, refreshed by every later task while it
     runs (a heartbeat thread), and dropped when publish succeeds or the run fails for good
@@ -281,7 +283,10 @@ def run_step(name: str, context: Context | None = None) -> dict[str, Any]:
         claim = lifecycle.resume(run.store, run.layout, run.cfg, holder(ctx))
         claim.start_heartbeat()
         try:
-            result = {**step(name).run(run), **info}
+            this = step(name)
+            result = this.run(run, item) if this.expands is not None else this.run(run)
+            if info:
+                result = {**result, **info}
         finally:
             claim.stop_heartbeat()
         if name == "publish":

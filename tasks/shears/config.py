@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -25,6 +25,10 @@ class DataConfig(_Frozen):
     split_seed: int = 0
     scale_integer_images: bool = Field(
         True, description="integer-typed images are checked against their dtype's range and divided by its maximum")
+    validation_fraction: float = Field(
+        0.1, ge=0.02, le=0.5,
+        description="carved from the training data (seeded, stratified): every choice the search makes uses it; "
+                    "the test split is read once, for the final figures")
 
 
 class ValidationConfig(_Frozen):
@@ -86,6 +90,11 @@ class ConvertConfig(_Frozen):
     deployable: TfliteVariant = "dynamic_range"
     representative_samples: int = Field(200, ge=1)
     latency_runs: int = Field(200, ge=1, le=100_000)
+    # Shorten tensor names in the .tflite (signatures kept; outputs verified identical): fewer bytes, same model.
+    compact: bool = True
+    # Convert from a fixed batch-1 signature: drops the dynamic-shape ops of a Reshape (~300 B) but the model
+    # then takes exactly one sample per call. Off unless asked for; recorded in the run.
+    fixed_batch: bool = False
 
     @model_validator(mode="after")
     def _deployable_is_built(self) -> ConvertConfig:
@@ -93,6 +102,86 @@ class ConvertConfig(_Frozen):
             raise ValueError("variants must name at least one TFLite variant")
         if self.deployable not in self.variants:
             raise ValueError(f"deployable '{self.deployable}' is not among variants {list(self.variants)}")
+        return self
+
+
+ClusterCount = Annotated[int, Field(ge=2, le=256)]
+LayerSparsity = float | Literal["skip"]
+
+
+class RecipeConfig(_Frozen):
+    """One compression recipe: what runs when the search is off, and trial 0 of a search.
+
+    Unset fields come from the rest of the config (prune.final_sparsity on prune.layers or every prunable
+    layer, prune.epochs, convert.deployable), so today's single recipe is the default value of this one.
+    """
+
+    sparsity: float | dict[str, LayerSparsity] | None = Field(
+        None, description="one value for every prunable layer, or a map layer -> sparsity or 'skip'")
+    clusters: ClusterCount | dict[str, ClusterCount] | None = Field(
+        None, description="sparsity-preserving weight clustering: clusters per layer (the zero cluster counts)")
+    cluster_epochs: int = Field(1, ge=1, le=100)
+    cluster_learning_rate: float = Field(1e-4, gt=0, lt=1)
+    qat: bool = Field(False, description="quantization-aware training preserving sparsity/clusters (PQAT/CQAT/PCQAT)")
+    qat_epochs: int = Field(1, ge=1, le=100)
+    qat_learning_rate: float = Field(1e-4, gt=0, lt=1)
+    variant: TfliteVariant | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RecipeConfig:
+        values = [self.sparsity] if not isinstance(self.sparsity, dict) else list(self.sparsity.values())
+        for v in values:
+            if isinstance(v, float | int) and not isinstance(v, bool) and not 0 < v < 1:
+                raise ValueError(f"sparsity {v} must lie in (0, 1)")
+        if self.qat and self.variant not in (None, "int8"):
+            raise ValueError("qat trains for int8: variant must be int8 (or unset)")
+        return self
+
+
+class SearchSpace(_Frozen):
+    """What the search may vary; per-layer sparsity comes from the sensitivity table under one threshold."""
+
+    tolerated_drop_pp: tuple[float, float] = Field(
+        (0.5, 60.0), description="range of the per-layer tolerated accuracy drop (no fine-tune) allocating sparsity")
+    epochs: tuple[int, ...] = (2, 4)
+    clusters: tuple[int, ...] = Field((0, 8, 4), description="0 = no clustering")
+    qat: tuple[bool, ...] = (False, True)
+    variants: tuple[TfliteVariant, ...] = ("int8",)
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchSpace:
+        lo, hi = self.tolerated_drop_pp
+        if not 0 < lo <= hi <= 100:
+            raise ValueError("tolerated_drop_pp must be 0 < low <= high <= 100")
+        if not (self.epochs and self.clusters and self.qat and self.variants):
+            raise ValueError("every search dimension needs at least one value")
+        if any(e < 1 or e > 1000 for e in self.epochs):
+            raise ValueError("epochs must lie in [1, 1000]")
+        if any(k != 0 and not 2 <= k <= 256 for k in self.clusters):
+            raise ValueError("clusters must be 0 (off) or 2..256")
+        if True in self.qat and "int8" not in self.variants:
+            raise ValueError("qat needs the int8 variant among variants")
+        return self
+
+
+class SearchConfig(_Frozen):
+    """A budgeted search for the smallest deployable that passes the gates (on the validation split)."""
+
+    enabled: bool = True
+    max_trials: int = Field(5, ge=1, le=500, description="trial 0 (the recipe section) included")
+    max_minutes: float = Field(30.0, gt=0, le=24 * 60)
+    rounds: int = Field(2, ge=1, le=3, description="rounds of trials; each round is one fan-out in Airflow")
+    trials_per_round: int = Field(3, ge=1, le=64)
+    ladder: tuple[float, ...] = Field((0.5, 0.7, 0.8, 0.9, 0.95, 0.98), description="sensitivity sparsities")
+    space: SearchSpace = SearchSpace()
+    min_cluster_weights: int = Field(1000, ge=1, description="smaller layers are not clustered (nothing to win)")
+    val_margin_pp: float = Field(0.0, ge=0, le=20, description="accuracy margin kept on the validation split")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ladder(self) -> SearchConfig:
+        if not self.ladder or any(not 0 < s < 1 for s in self.ladder) or list(self.ladder) != sorted(set(self.ladder)):
+            raise ValueError("ladder must be increasing sparsities in (0, 1)")
         return self
 
 
@@ -134,6 +223,8 @@ class PipelineConfig(_Frozen):
     prune: PruneConfig = PruneConfig()
     convert: ConvertConfig = ConvertConfig()
     gates: GateConfig = GateConfig()
+    recipe: RecipeConfig = RecipeConfig()
+    search: SearchConfig = SearchConfig()
     claim: ClaimConfig = ClaimConfig()
 
     def to_json(self) -> dict[str, Any]:

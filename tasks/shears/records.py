@@ -134,6 +134,9 @@ class BaselineRecord(Record):
     pretrained: str | None
     history: dict[str, list[float]] = Field(default_factory=dict)
     params: int
+    split: Split = "test"  # where `accuracy` was measured (Shears 0.1: test; since the search: validation)
+    gzip_bytes: int | None = None  # of the baseline .h5 without optimizer (the search's compression reference)
+    prunable_layers: dict[str, int] = Field(default_factory=dict)  # layer -> kernel weights
 
 
 class ScheduleRecord(_Model):
@@ -159,6 +162,10 @@ class PruneRecord(Record):
     mask_update_steps: list[int]
     sparsity_by_step: list[tuple[int, float]]
     history: dict[str, list[float]] = Field(default_factory=dict)
+    split: Split = "test"  # where `accuracy` was measured
+    layer_sparsity: dict[str, float] = Field(default_factory=dict)  # per-layer targets (a recipe may differ per layer)
+    recipe: Recipe | None = None
+    trial: int | None = None  # the search trial this run published
 
 
 class LayerSparsityRecord(_Model):
@@ -168,6 +175,8 @@ class LayerSparsityRecord(_Model):
     sparsity: float
     target: float | None  # None: the layer was not pruned
     passed: bool
+    clusters: int | None = None  # expected clusters (zero included) for a clustered layer
+    distinct: int | None = None  # distinct kernel values measured
 
 
 class SparsityRecord(Record):
@@ -178,6 +187,131 @@ class SparsityRecord(Record):
     tolerance: float
     passed: bool
     layers: list[LayerSparsityRecord]
+
+
+# --------------------------------------------------------------------------------------------- recipes and search
+
+Variant = Literal["float32", "dynamic_range", "int8", "float16"]
+Split = Literal["train", "validation", "test"]
+
+
+class Recipe(_Model):
+    """One fully resolved compression recipe: what a trial (or the run, with the search off) applies."""
+
+    sparsity: dict[str, float]  # per prunable layer; a layer not listed is not pruned
+    prune_epochs: int
+    clusters: dict[str, int] = Field(default_factory=dict)  # per layer (the zero cluster counts); {} = none
+    cluster_epochs: int = 1
+    cluster_learning_rate: float = 1e-4
+    qat: bool = False
+    qat_epochs: int = 1
+    qat_learning_rate: float = 1e-4
+    variant: Variant = "dynamic_range"
+    fixed_batch: bool = False
+    tolerated_drop_pp: float | None = None  # the threshold that allocated `sparsity` (search trials)
+
+    @property
+    def qat_scheme(self) -> str | None:
+        """tfmot's collaborative scheme: PQAT keeps sparsity, CQAT clusters, PCQAT both."""
+        if not self.qat:
+            return None
+        if self.clusters:
+            return "pcqat" if self.sparsity else "cqat"
+        return "pqat" if self.sparsity else "qat"
+
+    def describe(self) -> str:
+        parts = [", ".join(f"{k} {v:.2f}" for k, v in sorted(self.sparsity.items())) or "no pruning",
+                 f"{self.prune_epochs} ep"]
+        if self.clusters:
+            parts.append("clusters " + ", ".join(f"{k} {v}" for k, v in sorted(self.clusters.items())))
+        if self.qat_scheme:
+            parts.append(self.qat_scheme.upper())
+        parts.append(self.variant + (" batch-1" if self.fixed_batch else ""))
+        return "; ".join(parts)
+
+
+class SensitivityPoint(_Model):
+    sparsity: float
+    accuracy: float
+    drop_pp: float
+
+
+class LayerSensitivityRecord(_Model):
+    """One layer pruned alone (magnitude, no fine-tune) at each sparsity of the ladder."""
+
+    layer: str
+    weights: int
+    points: list[SensitivityPoint]
+
+
+class SensitivityRecord(Record):
+    SCHEMA: ClassVar[str] = "shears.sensitivity/v1"
+    FILE: ClassVar[str] = "sensitivity.json"
+    schema_: Literal["shears.sensitivity/v1"] = Field("shears.sensitivity/v1", alias="schema")
+    split: Split = "validation"
+    method: str = "magnitude pruning of one layer at a time, no fine-tune"
+    baseline_accuracy: float
+    ladder: list[float]
+    layers: list[LayerSensitivityRecord]
+
+
+class TensorCheckRecord(_Model):
+    """What the .tflite itself holds for one compressed layer: zeros and distinct values, vs the recipe."""
+
+    layer: str
+    tensor: str
+    weights: int
+    zero_fraction: float
+    expected_sparsity: float | None
+    distinct: int  # distinct values (per output channel, the largest, when quantized per channel)
+    expected_clusters: int | None
+    passed: bool
+
+
+class TrialRecord(Record):
+    """One trial of the search: its recipe, what it scored on the validation split, and why it passes or not."""
+
+    SCHEMA: ClassVar[str] = "shears.trial/v1"
+    schema_: Literal["shears.trial/v1"] = Field("shears.trial/v1", alias="schema")
+    number: int
+    round: int
+    origin: str  # "recipe" (trial 0: the configured recipe), "seed" (from sensitivity) or "sampler"
+    recipe: Recipe
+    params: dict[str, Any] = Field(default_factory=dict)  # the search parameters that made the recipe
+    state: Literal["planned", "complete", "failed"] = "planned"
+    split: Split = "validation"
+    accuracy: float | None = None
+    gzip_bytes: int | None = None
+    raw_bytes: int | None = None
+    structure_gzip_bytes: int | None = None
+    feasible: bool = False
+    violations: list[str] = Field(default_factory=list)
+    constraints: list[float] = Field(default_factory=list)  # <= 0 each when feasible (Optuna's convention)
+    checks: list[TensorCheckRecord] = Field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+class SearchRecord(Record):
+    """search.json: every trial, the winner, the frontier; every figure here is on the validation split."""
+
+    SCHEMA: ClassVar[str] = "shears.search/v1"
+    FILE: ClassVar[str] = "search.json"
+    schema_: Literal["shears.search/v1"] = Field("shears.search/v1", alias="schema")
+    enabled: bool
+    split: Split = "validation"
+    objective: str = "gzip bytes of the deployable .tflite (minimize)"
+    sampler: str
+    budget: dict[str, float]
+    baseline_accuracy: float
+    baseline_gzip_bytes: int
+    majority_rate: float
+    trials: list[TrialRecord]
+    winner: int | None
+    winner_feasible: bool
+    frontier: list[int]  # trial numbers on the size/accuracy Pareto frontier, smallest first
+    seconds: dict[str, float] = Field(default_factory=dict)  # per phase
+    note: str = ""
 
 
 # --------------------------------------------------------------------------------------------- measuring
@@ -193,6 +327,8 @@ class ArtifactRecord(_Model):
     gzip_bytes: int
     accuracy: float
     note: str = ""
+    # .tflite only: gzip of the file with every weight zeroed (the flatbuffer's structure); the rest is weights
+    structure_gzip_bytes: int | None = None
 
 
 class MetricsRecord(Record):
@@ -203,6 +339,7 @@ class MetricsRecord(Record):
     artifacts: list[ArtifactRecord]
     # accuracy of always answering the test split's most frequent class (the no-skill baseline)
     test_majority_rate: float | None = None
+    split: Split = "test"
 
     def artifact(self, name: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.name == name), None)
@@ -240,6 +377,7 @@ class TimingRecord(Record):
     step: str
     seconds: float
     outputs: list[str] = Field(default_factory=list)
+    started_at: str | None = None
 
 
 # --------------------------------------------------------------------------------------------- gates
@@ -382,5 +520,5 @@ class ClaimRecord(Record):
 RUN_RECORDS: dict[str, type[Record]] = {
     m.FILE: m
     for m in (ValidationRecord, BaselineRecord, PruneRecord, SparsityRecord, MetricsRecord, LatencyRecord,
-              GatesRecord, FailureRecord, ManifestRecord, ClaimRecord)
+              GatesRecord, FailureRecord, ManifestRecord, ClaimRecord, SensitivityRecord, SearchRecord)
 }

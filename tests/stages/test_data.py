@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from shears.errors import ConfigError, DataError
-from shears.stages.data import load_digits_default, parse_dataset, split, splits_from_npz, splits_to_npz
+from shears.stages.data import (
+    load_digits_default,
+    parse_dataset,
+    search_splits_to_npz,
+    split,
+    splits_from_npz,
+    holdout_to_npz,
+)
 
 from tests.conftest import digits_arrays, npz_bytes
 
@@ -22,20 +29,26 @@ def test_npz_roundtrip_and_stratified_split() -> None:
     x, y = digits_arrays()
     raw = parse_dataset(npz_bytes(x=x, y=y), "d.npz")
     s = split(raw, 0.2, seed=0, num_classes=10)
-    assert len(s.x_test) == 360 and len(s.x_train) == 1437
-    # stratified: every class keeps its share in the test split
-    assert np.bincount(s.y_test).min() >= 35
+    x_test, y_test = s.test()
+    assert len(x_test) == 360 and len(s.x_val) == 144 and len(s.x_train) == 1293
+    # stratified: every class keeps its share in the test and the validation split
+    assert np.bincount(y_test).min() >= 35 and np.bincount(s.y_val).min() >= 14
     again = split(raw, 0.2, seed=0, num_classes=10)
-    assert np.array_equal(s.y_test, again.y_test)
-    back = splits_from_npz(splits_to_npz(s))
-    assert np.array_equal(back.x_train, s.x_train) and back.kind == "image" and back.num_classes == 10
+    assert np.array_equal(y_test, again.test()[1]) and np.array_equal(s.y_val, again.y_val)
+    search_only = splits_from_npz(search_splits_to_npz(s))
+    assert np.array_equal(search_only.x_train, s.x_train) and search_only.kind == "image"
+    assert search_only.num_classes == 10 and search_only.x_test is None
+    with pytest.raises(ValueError, match="without the test split"):
+        search_only.test()
+    both = splits_from_npz(search_splits_to_npz(s), holdout_to_npz(s))
+    assert np.array_equal(both.test()[0], x_test)
 
 
 def test_npz_with_own_test_split_is_used() -> None:
     x, y = digits_arrays()
     raw = parse_dataset(npz_bytes(x=x[:1000], y=y[:1000], x_test=x[1000:], y_test=y[1000:]), "d.npz")
     s = split(raw, 0.2, seed=0, num_classes=10)
-    assert len(s.x_train) == 1000 and len(s.x_test) == 797
+    assert len(s.x_train) == 900 and len(s.x_val) == 100 and len(s.test()[0]) == 797
 
 
 def test_csv_and_parquet_tabular() -> None:

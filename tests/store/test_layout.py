@@ -7,7 +7,7 @@ from shears.store import layout as L
 
 def test_run_layout_keys() -> None:
     lay = L.RunLayout("r1")
-    assert lay.run(L.MANIFEST) == "runs/r1/manifest.json" and lay.staging(L.SPLITS) == "staging/r1/data/splits.npz"
+    assert lay.run(L.MANIFEST) == "runs/r1/manifest.json" and lay.staging(L.TEST_SPLIT) == "staging/r1/data/test.npz"
     assert lay.rejected(L.FAILURE) == "rejected/r1/failure.json" and lay.key("runs", "x") == "runs/r1/x"
 
 

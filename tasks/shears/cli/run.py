@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from shears.cli.common import err, fail, out
 from shears.errors import ShearsError
-from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SparsityRecord
+from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SearchRecord, SparsityRecord
 
 
 def _fmt_bytes(n: int) -> str:
@@ -40,6 +41,25 @@ def gate_table(gates: GatesRecord) -> Table:
     return t
 
 
+def search_table(search: SearchRecord, top: int = 8) -> Table:
+    """The size/accuracy frontier of the search (validation split), winner marked."""
+    by = {t.number: t for t in search.trials}
+    feasible = sum(1 for t in search.trials if t.feasible)
+    t = Table(title=f"Search: {len(search.trials)} trials, {feasible} passed the gates on the validation split; "
+                    "frontier (smallest first)")
+    for col in ("trial", "gzip bytes", "val accuracy", "passes", "recipe"):
+        t.add_column(col, justify="right" if col in ("gzip bytes", "val accuracy") else "left")
+    shown = [by[n] for n in search.frontier][:top]
+    if search.winner is not None and search.winner not in [r.number for r in shown]:
+        shown.append(by[search.winner])
+    for r in shown:
+        mark = " *" if r.number == search.winner else ""
+        t.add_row(f"{r.number}{mark}", f"{r.gzip_bytes:,}" if r.gzip_bytes else "-",
+                  f"{r.accuracy:.4f}" if r.accuracy is not None else "-", "yes" if r.feasible else "[red]no[/]",
+                  r.recipe.describe())
+    return t
+
+
 def sparsity_table(sp: SparsityRecord) -> Table:
     t = Table(title=f"Sparsity after strip (target {sp.target:.2f}, tolerance {sp.tolerance:.2f})")
     for col in ("layer", "weights", "zeros", "sparsity", "target", "ok"):
@@ -62,8 +82,9 @@ def run(
     run_id: Annotated[str | None, typer.Option("--run-id", help="run id (default: UTC time + random suffix)")] = None,
     force_claim: Annotated[bool, typer.Option(
         "--force-claim", help="take over the run id's claim if its holder is dead or its heartbeat stale")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="run the search's trials in N processes")] = 1,
 ) -> None:
-    """Validate → baseline → prune → strip → convert → evaluate → gate → publish."""
+    """Validate → baseline → search (sensitivity, trials) → select → evaluate → gate → publish."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from shears.config import load_config
@@ -89,9 +110,13 @@ def run(
                 if not err.is_terminal:
                     err.print(f"step {name}: {state}", highlight=False)
 
-            outcome = run_pipeline(store, cfg, rid, on_step=on_step, force_claim=force_claim)
+            if jobs > 1:
+                os.environ["SHEARS_SEARCH_JOBS"] = str(jobs)  # the search budgets its rounds for parallel trials
+            outcome = run_pipeline(store, cfg, rid, on_step=on_step, force_claim=force_claim, jobs=jobs)
     except ShearsError as exc:
         raise fail(exc) from None
+    if outcome.search and outcome.search.enabled:
+        out.print(search_table(outcome.search))
     if outcome.sparsity:
         out.print(sparsity_table(outcome.sparsity))
     if outcome.metrics:

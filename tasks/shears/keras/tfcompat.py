@@ -26,6 +26,10 @@ from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry imp
 
 tf.get_logger().setLevel("ERROR")
 
+if _threads := os.environ.get("SHEARS_TF_THREADS"):  # parallel trials: each process gets its share of the cores
+    tf.config.threading.set_intra_op_parallelism_threads(int(_threads))
+    tf.config.threading.set_inter_op_parallelism_threads(int(_threads))
+
 
 def set_seed(seed: int) -> None:
     """Seed python, numpy and TF and make TF ops deterministic, so reruns give the same numbers."""

@@ -17,11 +17,11 @@ from typing import Any
 
 from shears.config import PipelineConfig
 from shears.errors import GateFailure, RecordError, ShearsError, StoreError
-from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SparsityRecord
+from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SearchRecord, SparsityRecord
 from shears.run import lifecycle
 from shears.run.claim import Claim, this_process
 from shears.run.context import RunContext
-from shears.run.steps import STEPS
+from shears.run.steps import STEPS, Step
 from shears.store import LocalStore, Store
 from shears.store import layout as L
 
@@ -38,6 +38,7 @@ class RunOutcome:
     gates: GatesRecord | None = None
     sparsity: SparsityRecord | None = None
     latency: LatencyRecord | None = None
+    search: SearchRecord | None = None
     error: ShearsError | None = None
 
 
@@ -54,7 +55,9 @@ def make_context(
 
 def _collect(ctx: RunContext, outcome: RunOutcome, after: str) -> None:
     """Keep the records the CLI prints, read from staging before publish or reject clears it."""
-    if after == "evaluate":
+    if after == "select":
+        outcome.search = ctx.get_record(SearchRecord)
+    elif after == "evaluate":
         outcome.metrics = ctx.get_record(MetricsRecord)
         outcome.sparsity = ctx.get_record(SparsityRecord)
         outcome.latency = ctx.get_record(LatencyRecord)
@@ -69,6 +72,7 @@ def run_pipeline(
     on_step: Callable[[str, str], None] | None = None,
     *,
     force_claim: bool = False,
+    jobs: int = 1,
 ) -> RunOutcome:
     """Run every step; returns the outcome (passed, or a recorded gate failure); raises other ShearsErrors.
 
@@ -82,7 +86,7 @@ def run_pipeline(
         claim = lifecycle.begin(store, layout, cfg, this_process(), work=work, force_claim=force_claim)
         claim.start_heartbeat()
         try:
-            outcome = _run_steps(store, cfg, layout, work, claim, on_step)
+            outcome = _run_steps(store, cfg, layout, work, claim, on_step, jobs)
         except StoreError as exc:
             claim.stop_heartbeat()
             if isinstance(exc, RecordError):
@@ -98,7 +102,7 @@ def run_pipeline(
 
 
 def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Store, claim: Claim,
-               on_step: Callable[[str, str], None] | None) -> RunOutcome:
+               on_step: Callable[[str, str], None] | None, jobs: int) -> RunOutcome:
     ctx = make_context(store, layout.run_id, cfg, work)
     ctx.written.append(L.CLAIM_REC)
     outcome = RunOutcome(layout.run_id, store.uri, False)
@@ -108,9 +112,17 @@ def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Sto
         for step in STEPS:
             current = step.name
             claim.check()  # another run took this run id over: stop before writing anything more
-            notify(current, "start")
-            outcome.results[current] = step.run(ctx)
-            if current in ("evaluate", "gate"):
+            if step.expands is not None:
+                items = outcome.results.get(step.expands) or []
+                if not items:
+                    outcome.results[current] = []
+                    continue  # Airflow skips a mapped task with nothing to map over
+                notify(current, "start")
+                outcome.results[current] = _run_items(ctx, step, items, jobs)
+            else:
+                notify(current, "start")
+                outcome.results[current] = step.run(ctx)
+            if current in ("select", "evaluate", "gate"):
                 _collect(ctx, outcome, current)
             notify(current, "done")
         outcome.passed = True
@@ -130,6 +142,38 @@ def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Sto
         if not isinstance(exc, StoreError) or isinstance(exc, RecordError):
             _record(store, layout, current, exc, work)
         raise
+
+
+def _run_items(ctx: RunContext, step: Step, items: list[Any], jobs: int) -> list[Any]:
+    """A fanned-out step: its items in sequence, or in `jobs` processes (each with its share of the cores)."""
+    if jobs <= 1 or len(items) <= 1 or not isinstance(ctx.work, LocalStore):
+        return [step.run(ctx, item) for item in items]
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    spec = (str(ctx.work.root), ctx.run_id, ctx.cfg.to_json(), step.name, threads)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(threads,)) as pool:
+        return list(pool.map(_run_item, [spec] * len(items), items))
+
+
+def _init_worker(threads: int) -> None:
+    """Before TensorFlow loads in a worker process: its thread pools sized so workers do not share cores."""
+    import os
+
+    os.environ["SHEARS_TF_THREADS"] = str(threads)
+
+
+def _run_item(spec: tuple[str, str, dict[str, Any], str, int], item: Any) -> Any:
+    from shears.config import build_config
+    from shears.run.steps import step as find_step
+
+    root, run_id, raw_cfg, name, _ = spec
+    work = LocalStore(root)
+    ctx = make_context(work, run_id, build_config(raw_cfg), work)
+    return find_step(name).run(ctx, item)
 
 
 def _rejected_gates(store: Store, layout: L.RunLayout) -> GatesRecord | None:

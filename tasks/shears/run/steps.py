@@ -8,6 +8,9 @@ libraries are imported inside the functions so that importing this module stays 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -16,19 +19,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from shears.records import (
     BaselineRecord,
     ChampionSeen,
+    GateRecord,
     GatesRecord,
     LatencyRecord,
+    LayerSensitivityRecord,
     MetricsRecord,
     PruneRecord,
+    Recipe,
     ScheduleRecord,
+    SearchRecord,
+    SensitivityRecord,
     SparsityRecord,
     TimingRecord,
+    TrialRecord,
+    dumps,
 )
 from shears.run import lifecycle
 from shears.run.context import RunContext
+from shears.stages.data import Splits
 from shears.store import layout as L
 from shears.store import read_uri
 
@@ -36,12 +49,20 @@ from shears.store import read_uri
 @contextmanager
 def _timed(ctx: RunContext, step: str) -> Iterator[None]:
     """Time a step and record the files it wrote: publish takes exactly those (never a directory listing)."""
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     first = len(ctx.written)
     yield
     outputs = sorted(set(ctx.written[first:]))
-    ctx.put_record(TimingRecord(step=step, seconds=round(time.perf_counter() - t0, 3), outputs=outputs),
-                   L.timing(step))
+    ctx.put_record(TimingRecord(step=step, seconds=round(time.perf_counter() - t0, 3), outputs=outputs,
+                                started_at=started), L.timing(step))
+
+
+def _splits(ctx: RunContext, *, test: bool = False) -> Splits:
+    """Train and validation; the test split only for evaluate (everything before it never loads it)."""
+    from shears.stages.data import splits_from_npz
+
+    return splits_from_npz(ctx.get(L.SEARCH_SPLITS), ctx.get(L.TEST_SPLIT) if test else None)
 
 
 def step_validate(ctx: RunContext) -> dict[str, Any]:
@@ -59,8 +80,9 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         num_classes_of,
         parse_dataset,
         scale_integer_images,
+        search_splits_to_npz,
         split,
-        splits_to_npz,
+        holdout_to_npz,
     )
     from shears.stages.schedule import derive_schedule
 
@@ -87,18 +109,24 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
                 ctx.put_record(report)
         try:
             classes = num_classes_of(raw, ctx.cfg.validation.num_classes)
-            splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes)
+            splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes,
+                           ctx.cfg.data.validation_fraction)
         except ValueError as exc:
             raise DataError(f"cannot split data: {exc}") from None
         # a schedule that can never reach its target is a config error: raise it before anything trains
+        epochs = set(ctx.cfg.search.space.epochs) if ctx.cfg.search.enabled else set()
+        for e in sorted({ctx.cfg.prune.epochs, *epochs}):
+            schedule = derive_schedule(ctx.cfg.prune.model_copy(update={"epochs": e}), len(splits.x_train))
         schedule = derive_schedule(ctx.cfg.prune, len(splits.x_train))
-        ctx.put(L.SPLITS, splits_to_npz(splits))
+        ctx.put(L.SEARCH_SPLITS, search_splits_to_npz(splits))
+        ctx.put(L.TEST_SPLIT, holdout_to_npz(splits))
     return {
         "validation": key,
         "dataset_sha256": raw.sha256,
         "rows": report.rows,
         "train_rows": len(splits.x_train),
-        "test_rows": len(splits.x_test),
+        "validation_rows": len(splits.x_val),
+        "test_rows": len(splits.test()[0]),
         "checks": len(report.checks),
         "prune_end_step": schedule.end_step,
         "input_scale": report.input_scale,
@@ -106,89 +134,308 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
 
 
 def step_baseline(ctx: RunContext) -> dict[str, Any]:
-    """Train the baseline (or load and evaluate the user's pre-trained model) and save it without optimizer."""
+    """Train the baseline (or load and check the user's pre-trained model) and save it without optimizer.
+
+    Its accuracy is measured on the validation split (what the search compares against); the test split is
+    read once, by evaluate.
+    """
     from shears.keras.modelio import model_from_bytes, model_to_h5
     from shears.stages.baseline import evaluate_pretrained, train_baseline
-    from shears.stages.data import splits_from_npz
+    from shears.stages.measure import gzip_size
+    from shears.stages.prune import prunable_layer_names
 
     uri = ctx.cfg.model.pretrained
     with _timed(ctx, "baseline"):
-        splits = splits_from_npz(ctx.get(L.SPLITS))
+        splits = _splits(ctx)
         if uri:
             result = evaluate_pretrained(model_from_bytes(read_uri(uri, ctx.s3_client), uri), splits)
         else:
             result = train_baseline(splits, ctx.cfg.model)
-        ctx.put(L.BASELINE_MODEL, model_to_h5(result.model, include_optimizer=False))
+        data = model_to_h5(result.model, include_optimizer=False)
+        ctx.put(L.BASELINE_MODEL, data)
+        prunable = {name: int(result.model.get_layer(name).kernel.shape.num_elements())
+                    for name in prunable_layer_names(result.model)}
         ctx.put_record(BaselineRecord(accuracy=result.accuracy, builder=result.builder, pretrained=uri,
-                                      history=result.history, params=int(result.model.count_params())))
-    return {"model": ctx.layout.staging(L.BASELINE_MODEL), "accuracy": result.accuracy}
+                                      history=result.history, params=int(result.model.count_params()),
+                                      split="validation", gzip_bytes=gzip_size(data), prunable_layers=prunable))
+    return {"model": ctx.layout.staging(L.BASELINE_MODEL), "accuracy": result.accuracy, "split": "validation"}
 
 
-def step_prune(ctx: RunContext) -> dict[str, Any]:
-    """Fine-tune a pruned clone; keep the unstripped model as users would save it (with optimizer)."""
+def step_plan_sensitivity(ctx: RunContext) -> list[dict[str, Any]]:
+    """The sensitivity points to fan out: one per prunable layer (none with the search off)."""
+    with _timed(ctx, "plan_sensitivity"):
+        baseline = ctx.get_record(BaselineRecord)
+    if not ctx.cfg.search.enabled:
+        return []
+    return [{"layer": name} for name in baseline.prunable_layers]
+
+
+def step_sensitivity(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+    """One layer pruned alone at each sparsity of the ladder (magnitude, no fine-tune), on the validation split."""
+    from shears.keras.modelio import model_from_bytes
+    from shears.stages.sensitivity import layer_sensitivity
+
+    layer = str(item["layer"])
+    with _timed(ctx, f"sensitivity-{layer}"):
+        baseline = ctx.get_record(BaselineRecord)
+        model = model_from_bytes(ctx.get(L.BASELINE_MODEL))
+        part = layer_sensitivity(model, _splits(ctx), layer, list(ctx.cfg.search.ladder), baseline.accuracy)
+        ctx.put(L.sensitivity_part(layer), dumps(part.model_dump(mode="json")))
+    worst = part.points[-1]
+    return {"layer": layer, "weights": part.weights, "drop_pp_at_top": worst.drop_pp}
+
+
+def _trials(ctx: RunContext) -> list[TrialRecord]:
+    """Every trial so far: its result, or its plan marked failed when no result was written."""
+    prefix = ctx.layout.staging(L.SEARCH_DIR + "/trials") + "/"
+    plans: dict[int, TrialRecord] = {}
+    results: dict[int, TrialRecord] = {}
+    for key in ctx.work.list(prefix):
+        if key.endswith("/plan.json") or key.endswith("/result.json"):
+            rec = TrialRecord.from_bytes(ctx.work.get(key), key)
+            (results if key.endswith("/result.json") else plans)[rec.number] = rec
+    out = []
+    for number in sorted(plans):
+        out.append(results.get(number) or plans[number].model_copy(
+            update={"state": "failed", "error": "the trial did not finish (its task failed or was killed)"}))
+    return out
+
+
+def _sensitivity(ctx: RunContext) -> SensitivityRecord | None:
+    if ctx.has(L.SENSITIVITY):
+        return ctx.get_record(SensitivityRecord)
+    if not ctx.cfg.search.enabled:
+        return None
+    from shears.stages.sensitivity import assemble
+
+    baseline = ctx.get_record(BaselineRecord)
+    parts = [LayerSensitivityRecord.model_validate_json(ctx.get(L.sensitivity_part(name)))
+             for name in baseline.prunable_layers]
+    record = assemble(parts, list(ctx.cfg.search.ladder), baseline.accuracy)
+    ctx.put_record(record)
+    return record
+
+
+def _base_recipe(ctx: RunContext, baseline: BaselineRecord) -> Recipe:
+    from shears.errors import ConfigError
+    from shears.stages.search import recipe_from_config
+
+    prune = ctx.cfg.prune
+    names = list(prune.layers) if prune.layers is not None else list(baseline.prunable_layers)
+    unknown = [n for n in names if n not in baseline.prunable_layers]
+    if unknown:
+        raise ConfigError(f"prune.layers {unknown} are not prunable layers of the model; "
+                          f"prunable: {list(baseline.prunable_layers)}")
+    return recipe_from_config(ctx.cfg, baseline.prunable_layers, {n: prune.final_sparsity for n in names})
+
+
+def step_propose(ctx: RunContext, round_no: int) -> list[dict[str, Any]]:
+    """Round `round_no` of the search: which trials to run next (each one's recipe is staged as its plan)."""
+    from shears.stages.search import propose, round_size
+
+    with _timed(ctx, f"propose_{round_no}"):
+        baseline = ctx.get_record(BaselineRecord)
+        sensitivity = _sensitivity(ctx)
+        trials = _trials(ctx)
+        if ctx.cfg.search.enabled:
+            started = ctx.get_record(TimingRecord, L.timing("plan_sensitivity")).started_at or ""
+            elapsed = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(started)).total_seconds()
+            jobs = int(os.environ.get("SHEARS_SEARCH_JOBS", "1") or 1)
+            n = round_size(round_no, ctx.cfg.search, len(trials), elapsed,
+                           [t.seconds for t in trials if t.state == "complete"], jobs)
+        else:
+            n = 1 if round_no == 1 and not trials else 0
+        proposals = propose(round_no, n, trials, ctx.cfg, sensitivity, baseline.prunable_layers,
+                            _base_recipe(ctx, baseline))
+        items = []
+        for i, p in enumerate(proposals):
+            number = len(trials) + i
+            plan = TrialRecord(number=number, round=round_no, origin=p.origin, recipe=p.recipe, params=p.params)
+            ctx.put_record(plan, L.trial_file(number, "plan.json"))
+            items.append({"trial": number})
+    return items
+
+
+def _prune_key(ctx: RunContext, recipe: Recipe) -> str:
+    """Trials that prune the same way from the same baseline share one pruned model (content-addressed)."""
+    import hashlib
+
+    basis = {"baseline": hashlib.sha256(ctx.get(L.BASELINE_MODEL)).hexdigest(), "sparsity": recipe.sparsity,
+             "epochs": recipe.prune_epochs, "prune": ctx.cfg.prune.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _prune_record(result: Any, recipe: Recipe | None, trial: int | None) -> PruneRecord:
+    s = result.schedule
+    return PruneRecord(
+        accuracy=result.accuracy, pruned_layers=result.pruned_layers,
+        schedule=ScheduleRecord.model_validate(s.__dict__), mask_update_steps=s.mask_updates(),
+        sparsity_by_step=[(step, round(s.sparsity_at(step), 6)) for step in range(s.total_steps)],
+        history=result.history, split="validation", layer_sparsity=dict(result.targets), recipe=recipe, trial=trial,
+    )
+
+
+def _cached_prune(ctx: RunContext, key: str) -> tuple[Any, Any] | None:
+    from shears.keras.modelio import model_from_bytes
+    from shears.stages.prune import PruneResult
+    from shears.stages.schedule import Schedule
+
+    names = [L.pruned_cache(f"{key}/{n}") for n in ("pruned.h5", "stripped.h5", "prune.json")]
+    if not all(ctx.has(n) for n in names):
+        return None
+    rec = PruneRecord.from_bytes(ctx.get(names[2]), names[2])
+    schedule = Schedule(**rec.schedule.model_dump())
+    result = PruneResult(model_from_bytes(ctx.get(names[0]), pruned=True), schedule, rec.pruned_layers, rec.accuracy,
+                         rec.history, dict(rec.layer_sparsity))
+    return result, model_from_bytes(ctx.get(names[1]))
+
+
+def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+    """One trial: apply its recipe, convert, verify the techniques in the .tflite, measure bytes and validation
+    accuracy, and judge it against the gates. Idempotent: a retry rewrites the same files with the same result.
+
+    A recipe the model cannot take (an unsupported layer for clustering, say) fails this trial, not the run —
+    except trial 0, the configured recipe, whose configuration errors are the user's to see.
+    """
+    from shears.errors import ConfigError, ShearsError, first_line
     from shears.keras.modelio import model_from_bytes, model_to_h5
-    from shears.stages.data import splits_from_npz
-    from shears.stages.prune import prune_finetune
+    from shears.stages.compress import compress
+    from shears.stages.convert import convert_variant, representative_samples
+    from shears.stages.inspect import check_tflite, structure_gzip_bytes
+    from shears.stages.measure import gzip_size, tflite_accuracy
+    from shears.stages.search import Reference, constraints
 
-    with _timed(ctx, "prune"), tempfile.TemporaryDirectory() as logdir:
-        splits = splits_from_npz(ctx.get(L.SPLITS))
-        baseline = model_from_bytes(ctx.get(L.BASELINE_MODEL))
-        result = prune_finetune(baseline, splits, ctx.cfg.prune, log_dir=logdir)
-        ctx.put(L.PRUNED_MODEL, model_to_h5(result.model, include_optimizer=True))
-        for path in sorted(Path(logdir).rglob("*")):
-            if path.is_file():
-                ctx.put(f"{L.TENSORBOARD}/{path.relative_to(logdir).as_posix()}", path.read_bytes())
-        s = result.schedule
-        ctx.put_record(PruneRecord(
-            accuracy=result.accuracy,
-            pruned_layers=result.pruned_layers,
-            schedule=ScheduleRecord.model_validate(s.__dict__),
-            mask_update_steps=s.mask_updates(),
-            sparsity_by_step=[(step, round(s.sparsity_at(step), 6)) for step in range(s.total_steps)],
-            history=result.history,
-        ))
-    return {"model": ctx.layout.staging(L.PRUNED_MODEL), "accuracy": result.accuracy, "end_step": s.end_step}
+    number = int(item["trial"])
+    plan = ctx.get_record(TrialRecord, L.trial_file(number, "plan.json"))
+    recipe = plan.recipe
+    t0 = time.perf_counter()
+    with _timed(ctx, f"trial-{number:04d}"), tempfile.TemporaryDirectory() as logdir:
+        try:
+            baseline_rec = ctx.get_record(BaselineRecord)
+            splits = _splits(ctx)
+            baseline = model_from_bytes(ctx.get(L.BASELINE_MODEL))
+            key = _prune_key(ctx, recipe)
+            cached = _cached_prune(ctx, key)
+            result = compress(baseline, splits, recipe, ctx.cfg.prune, pruned=cached, log_dir=logdir)
+            if cached is None:
+                ctx.put(L.pruned_cache(f"{key}/pruned.h5"), model_to_h5(result.pruned, include_optimizer=True))
+                ctx.put(L.pruned_cache(f"{key}/stripped.h5"), model_to_h5(
+                    _strip_pruning_only(result), include_optimizer=False))
+                ctx.put_record(_prune_record(result.prune, None, None), L.pruned_cache(f"{key}/prune.json"))
+                for path in sorted(Path(logdir).rglob("*")):
+                    if path.is_file():
+                        ctx.put(L.pruned_cache(f"{key}/tensorboard/{path.relative_to(logdir).as_posix()}"),
+                                path.read_bytes())
+            calibration = representative_samples(splits.x_train, ctx.cfg.convert.representative_samples)
+            deploy = convert_variant(result.final, recipe.variant, calibration, fixed_batch=recipe.fixed_batch,
+                                     compact=ctx.cfg.convert.compact)
+            checks = check_tflite(deploy, result.stripped, recipe, ctx.cfg.prune.sparsity_tolerance)
+            accuracy = tflite_accuracy(deploy, splits.x_val, splits.y_val)
+            gz = gzip_size(deploy)
+            counts = np.bincount(splits.y_val.astype(np.int64))
+            ref = Reference(baseline_rec.accuracy, baseline_rec.gzip_bytes or 0, float(counts.max() / counts.sum()))
+            cons, why = constraints(accuracy, gz, ctx.cfg.gates, ref, ctx.cfg.search.val_margin_pp,
+                                    all(c.passed for c in checks))
+            ctx.put(L.trial_file(number, "model.tflite"), deploy)
+            ctx.put(L.trial_file(number, "stripped.h5"), model_to_h5(result.stripped, include_optimizer=False))
+            ctx.put(L.trial_file(number, "prune_key.txt"), key.encode())
+            ctx.put_record(result.sparsity, L.trial_file(number, "sparsity.json"))
+            record = plan.model_copy(update={
+                "state": "complete", "accuracy": round(accuracy, 6), "gzip_bytes": gz, "raw_bytes": len(deploy),
+                "structure_gzip_bytes": structure_gzip_bytes(deploy), "feasible": not why, "violations": why,
+                "constraints": cons, "checks": checks, "seconds": round(time.perf_counter() - t0, 3)})
+        except ShearsError as exc:
+            if (plan.origin == "recipe" and isinstance(exc, ConfigError)) or not isinstance(exc, ConfigError):
+                raise  # the user's own recipe misconfigured, or a store/record error (retried by Airflow)
+            record = _failed(plan, f"{type(exc).__name__}: {first_line(exc)}", t0)
+        except Exception as exc:  # a recipe TF/tfmot cannot apply to this model: this trial fails, not the run
+            record = _failed(plan, f"{type(exc).__name__}: {first_line(exc)}", t0)
+        ctx.put_record(record, L.trial_file(number, "result.json"))
+    return {"trial": number, "state": record.state, "accuracy": record.accuracy, "gzip_bytes": record.gzip_bytes,
+            "feasible": record.feasible}
 
 
-def step_strip(ctx: RunContext) -> dict[str, Any]:
-    """Strip wrappers, save the deployable Keras file, and record per-layer sparsity."""
-    from shears.keras.modelio import model_from_bytes, model_to_h5
-    from shears.stages.strip import strip_and_verify
+def _strip_pruning_only(result: Any) -> Any:
+    from shears.keras.tfcompat import tfmot
 
-    with _timed(ctx, "strip"):
-        pruned = model_from_bytes(ctx.get(L.PRUNED_MODEL), pruned=True)
-        layers = ctx.get_record(PruneRecord).pruned_layers
-        result = strip_and_verify(pruned, layers, ctx.cfg.prune.final_sparsity, ctx.cfg.prune.sparsity_tolerance)
-        ctx.put(L.STRIPPED_MODEL, model_to_h5(result.model, include_optimizer=False))
-        ctx.put_record(result.record)
-    return {"model": ctx.layout.staging(L.STRIPPED_MODEL), "sparsity_ok": result.passed}
+    return tfmot.sparsity.keras.strip_pruning(result.pruned)
 
 
-def step_convert(ctx: RunContext) -> dict[str, Any]:
-    """Every configured TFLite variant of the stripped model."""
+def _failed(plan: TrialRecord, error: str, t0: float) -> TrialRecord:
+    from shears.errors import bounded
+
+    return plan.model_copy(update={"state": "failed", "error": bounded(error),
+                                   "seconds": round(time.perf_counter() - t0, 3)})
+
+
+def step_select(ctx: RunContext) -> dict[str, Any]:
+    """Pick the winner (smallest trial passing every gate on the validation split, else the closest one), make
+    its files the run's models and records, convert the other configured variants, and write search.json."""
+    from shears.errors import DataError
     from shears.keras.modelio import model_from_bytes
     from shears.stages.convert import convert
-    from shears.stages.data import splits_from_npz
+    from shears.stages.search import pareto_frontier, select
 
-    with _timed(ctx, "convert"):
-        splits = splits_from_npz(ctx.get(L.SPLITS))
-        stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
-        variants = convert(stripped, splits.x_train, ctx.cfg.convert)
-        keys = {v: ctx.put(L.tflite_model(v), data) for v, data in variants.items()}
-    return {"models": keys}
+    with _timed(ctx, "select"):
+        trials = _trials(ctx)
+        try:
+            winner, feasible = select(trials)
+        except ValueError:
+            errors = "; ".join(f"trial {t.number}: {t.error}" for t in trials if t.error)
+            raise DataError(f"no trial completed: {errors or 'none was run'}") from None
+        n = winner.number
+        key = ctx.get(L.trial_file(n, "prune_key.txt")).decode()
+        ctx.put(L.PRUNED_MODEL, ctx.get(L.pruned_cache(f"{key}/pruned.h5")))
+        ctx.put(L.STRIPPED_MODEL, ctx.get(L.trial_file(n, "stripped.h5")))
+        ctx.put(L.tflite_model(winner.recipe.variant), ctx.get(L.trial_file(n, "model.tflite")))
+        ctx.put(L.SPARSITY, ctx.get(L.trial_file(n, "sparsity.json")))
+        prune = ctx.get_record(PruneRecord, L.pruned_cache(f"{key}/prune.json"))
+        ctx.put_record(prune.model_copy(update={"recipe": winner.recipe, "trial": n}))
+        tb = ctx.layout.staging(L.pruned_cache(f"{key}/tensorboard")) + "/"
+        for src in ctx.work.list(tb):
+            ctx.put(f"{L.TENSORBOARD}/{src[len(tb):]}", ctx.work.get(src))
+        others = tuple(v for v in ctx.cfg.convert.variants if v != winner.recipe.variant)
+        if others:  # for the artifact table: the winner's plain model in the other variants
+            stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
+            for variant, data in convert(stripped, _splits(ctx).x_train, ctx.cfg.convert, others).items():
+                ctx.put(L.tflite_model(variant), data)
+        baseline = ctx.get_record(BaselineRecord)
+        splits = _splits(ctx)
+        counts = np.bincount(splits.y_val.astype(np.int64))
+        phases: dict[str, float] = {}
+        for rec_key in ctx.work.list(ctx.layout.staging(L.TIMINGS_DIR) + "/"):
+            t = TimingRecord.from_bytes(ctx.work.get(rec_key))
+            phase = t.step.split("-")[0].rstrip("_0123456789")
+            phases[phase] = round(phases.get(phase, 0.0) + t.seconds, 3)
+        search = SearchRecord(
+            enabled=ctx.cfg.search.enabled,
+            sampler=("optuna TPE (constraints, multivariate, constant liar), rebuilt from the trial records"
+                     if ctx.cfg.search.enabled else "none: the configured recipe only"),
+            budget={"max_trials": ctx.cfg.search.max_trials, "max_minutes": ctx.cfg.search.max_minutes,
+                    "rounds": ctx.cfg.search.rounds},
+            baseline_accuracy=baseline.accuracy, baseline_gzip_bytes=baseline.gzip_bytes or 0,
+            majority_rate=round(float(counts.max() / counts.sum()), 6), trials=trials, winner=n,
+            winner_feasible=feasible, frontier=pareto_frontier(trials),
+            seconds={k: v for k, v in phases.items() if k in ("plan_sensitivity", "sensitivity", "propose", "trial")},
+        )
+        ctx.put_record(search)
+    return {"winner": n, "feasible": feasible, "trials": len(trials), "gzip_bytes": winner.gzip_bytes,
+            "accuracy": winner.accuracy, "recipe": winner.recipe.describe()}
 
 
 def step_evaluate(ctx: RunContext) -> dict[str, Any]:
-    """Sizes and accuracy of every artifact (metrics.json) and TFLite latency (latency.json)."""
-    import numpy as np
-
+    """Sizes and test accuracy of every artifact (metrics.json), structure bytes of every .tflite, and TFLite
+    latency (latency.json). The only step that reads the test split: the final figures, once."""
     from shears.keras.modelio import model_from_bytes
     from shears.keras.training import keras_accuracy
-    from shears.stages.data import splits_from_npz
+    from shears.stages.inspect import structure_gzip_bytes
     from shears.stages.measure import measure, tflite_accuracy, tflite_latency_ms
 
     with _timed(ctx, "evaluate"):
-        s = splits_from_npz(ctx.get(L.SPLITS))
+        s = _splits(ctx, test=True)
+        x_test, y_test = s.test()
+        prune = ctx.get_record(PruneRecord)
+        deployable = prune.recipe.variant if prune.recipe else ctx.cfg.convert.deployable
         rows = []
         for name, file, note, pruned in (
             ("baseline", L.BASELINE_MODEL, ".h5 without optimizer", False),
@@ -196,21 +443,24 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             ("stripped", L.STRIPPED_MODEL, ".h5 without wrappers or optimizer", False),
         ):
             data = ctx.get(file)
-            acc = keras_accuracy(model_from_bytes(data, pruned=pruned), s.x_test, s.y_test)
+            acc = keras_accuracy(model_from_bytes(data, pruned=pruned), x_test, y_test)
             rows.append(measure(name, file, "keras", data, acc, note))
         latency = {}
         runs = ctx.cfg.convert.latency_runs
-        for variant in ctx.cfg.convert.variants:
+        variants = [deployable, *(v for v in ctx.cfg.convert.variants if v != deployable)]
+        for variant in sorted(variants, key=lambda v: ("float32", "dynamic_range", "int8", "float16").index(v)):
             file = L.tflite_model(variant)
             data = ctx.get(file)
-            note = "deployable" if variant == ctx.cfg.convert.deployable else ""
-            acc = tflite_accuracy(data, s.x_test, s.y_test)
-            rows.append(measure(f"tflite_{variant}", file, "tflite", data, acc, note))
-            latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, s.x_test[0], runs), 4)
-        counts = np.bincount(s.y_test.astype(np.int64))
+            note = "deployable" if variant == deployable else "from the stripped model, for comparison"
+            if variant == deployable and prune.recipe is not None:
+                note = f"deployable: {prune.recipe.describe()}"
+            acc = tflite_accuracy(data, x_test, y_test)
+            row = measure(f"tflite_{variant}", file, "tflite", data, acc, note)
+            rows.append(row.model_copy(update={"structure_gzip_bytes": structure_gzip_bytes(data)}))
+            latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, x_test[0], runs), 4)
+        counts = np.bincount(y_test.astype(np.int64))
         majority = round(float(counts.max() / counts.sum()), 6) if counts.size else None
-        metrics = MetricsRecord(deployable=f"tflite_{ctx.cfg.convert.deployable}", artifacts=rows,
-                                test_majority_rate=majority)
+        metrics = MetricsRecord(deployable=f"tflite_{deployable}", artifacts=rows, test_majority_rate=majority)
         ctx.put_record(metrics)
         ctx.put_record(LatencyRecord(unit="ms", batch=1, median_of=runs, latency=latency))
     return {"metrics": ctx.layout.staging(L.METRICS), "deployable": metrics.deployable}
@@ -236,6 +486,8 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
                 ref = ChampionRef(champion.run_id, dep.accuracy, dep.gzip_bytes)
         results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, ctx.cfg.gates, sparsity, ref,
                                  majority_rate=metrics.test_majority_rate)
+        if ctx.has(L.SEARCH):
+            results.insert(0, search_gate(ctx.get_record(SearchRecord)))
         record = GatesRecord(
             passed=all(r.passed for r in results),
             summary=failed_summary(results),
@@ -248,6 +500,20 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
     return {"passed": record.passed, "summary": record.summary, "gates": ctx.layout.staging(L.GATES)}
 
 
+def search_gate(search: SearchRecord) -> GateRecord:
+    """The search as a gate: the published trial must have met every gate on the validation split."""
+    won = next(t for t in search.trials if t.number == search.winner)
+    feasible = sum(1 for t in search.trials if t.feasible)
+    if search.winner_feasible:
+        reason = (f"trial {won.number} ({won.recipe.describe()}) met every gate on the validation split "
+                  f"({feasible} of {len(search.trials)} trials did): ok")
+    else:
+        reason = (f"no trial met the gates on the validation split; closest: trial {won.number} "
+                  f"({won.recipe.describe()}): {'; '.join(won.violations) or won.error}: FAILED")
+    return GateRecord(name="search", threshold=1, observed=feasible, passed=search.winner_feasible, reason=reason,
+                      compared_to="validation split")
+
+
 def step_publish(ctx: RunContext) -> dict[str, Any]:
     """Publish runs/<run_id>/ and promote (safe to retry: a completed publish is reported, not redone)."""
     return lifecycle.publish_once(ctx)
@@ -255,20 +521,42 @@ def step_publish(ctx: RunContext) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a run: its name (= the Airflow task id, = failure.json's stage) and how it runs."""
+    """One step of a run: its name (= the Airflow task id, = failure.json's stage) and how it runs.
+
+    A step with `expands` set is fanned out: it runs once per item of the list that step returned (Airflow
+    dynamic task mapping, `.expand()`; the CLI runs the items in sequence or in N processes).
+    """
 
     name: str
-    run: Callable[[RunContext], dict[str, Any]]
+    run: Callable[..., Any]
     tensorflow: bool  # imports TensorFlow: Airflow routes it to the TensorFlow queue/pool
     retry_io: bool  # Airflow retries transient store/network errors; validate and gate fail at once
+    expands: str | None = None  # the step whose returned list this one maps over
+    light_when_empty: bool = False  # runs even when the step before it mapped over nothing (skipped)
 
+
+def _propose(round_no: int) -> Callable[[RunContext], list[dict[str, Any]]]:
+    def run(ctx: RunContext) -> list[dict[str, Any]]:
+        return step_propose(ctx, round_no)
+
+    run.__name__ = f"step_propose_{round_no}"
+    return run
+
+
+# The DAG's shape is fixed (DAGs are acyclic): SEARCH_ROUNDS fan-outs of trials; config.search.rounds uses
+# the first ones, a later round with nothing to propose maps over an empty list (skipped).
+SEARCH_ROUNDS = 3
 
 STEPS: tuple[Step, ...] = (
     Step("validate", step_validate, tensorflow=False, retry_io=False),
     Step("baseline", step_baseline, tensorflow=True, retry_io=True),
-    Step("prune", step_prune, tensorflow=True, retry_io=True),
-    Step("strip", step_strip, tensorflow=True, retry_io=True),
-    Step("convert", step_convert, tensorflow=True, retry_io=True),
+    Step("plan_sensitivity", step_plan_sensitivity, tensorflow=False, retry_io=True),
+    Step("sensitivity", step_sensitivity, tensorflow=True, retry_io=True, expands="plan_sensitivity"),
+    *(s for r in range(1, SEARCH_ROUNDS + 1) for s in (
+        Step(f"propose_{r}", _propose(r), tensorflow=False, retry_io=True, light_when_empty=True),
+        Step(f"trials_{r}", step_trial, tensorflow=True, retry_io=True, expands=f"propose_{r}"),
+    )),
+    Step("select", step_select, tensorflow=True, retry_io=True, light_when_empty=True),
     Step("evaluate", step_evaluate, tensorflow=True, retry_io=True),
     Step("gate", step_gate, tensorflow=False, retry_io=False),
     Step("publish", step_publish, tensorflow=False, retry_io=True),

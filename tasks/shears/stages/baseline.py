@@ -15,7 +15,7 @@ from shears.stages.data import Splits
 @dataclass
 class BaselineResult:
     model: keras.Model
-    accuracy: float
+    accuracy: float  # on the validation split (the test split is read once, at evaluate)
     builder: str | None
     pretrained: bool
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -65,14 +65,15 @@ def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         validation_split=cfg.validation_split,
+        validation_data=None if cfg.validation_split else (data.x_val, data.y_val),
         shuffle=True,
         verbose=0,
     )
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return BaselineResult(model, keras_accuracy(model, data.x_test, data.y_test), spec, False, history)
+    return BaselineResult(model, keras_accuracy(model, data.x_val, data.y_val), spec, False, history)
 
 
 def evaluate_pretrained(model: keras.Model, data: Splits) -> BaselineResult:
     """The seeds' "prune my pre-trained model" flow: no training, just check and evaluate."""
     check_model_fits(model, data)
-    return BaselineResult(model, keras_accuracy(model, data.x_test, data.y_test), None, True, {})
+    return BaselineResult(model, keras_accuracy(model, data.x_val, data.y_val), None, True, {})

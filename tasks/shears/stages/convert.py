@@ -12,6 +12,7 @@ import numpy as np
 
 from shears.config import ConvertConfig
 from shears.keras.tfcompat import keras, tf
+from shears.keras.tflite import compact, converter
 
 
 def representative_samples(x_train: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -21,8 +22,10 @@ def representative_samples(x_train: np.ndarray, n: int, seed: int = 0) -> np.nda
     return x_train[np.sort(idx)].astype(np.float32)
 
 
-def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray) -> bytes:
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray, *, fixed_batch: bool = False,
+                    compact: bool = False) -> bytes:
+    """One TFLite variant; `compact` shortens tensor names only if the outputs stay bit-identical."""
+    conv = converter(model, tuple(int(d) for d in calibration.shape[1:]), fixed_batch)
     if variant == "dynamic_range":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant == "float16":
@@ -41,10 +44,27 @@ def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray) -
         conv.inference_output_type = tf.int8
     elif variant != "float32":
         raise ValueError(f"unknown TFLite variant {variant}")
-    return bytes(conv.convert())
+    data = bytes(conv.convert())
+    if compact:
+        data = compact_verified(data, calibration[: min(len(calibration), 64)])
+    return data
 
 
-def convert(model: keras.Model, x_train: np.ndarray, cfg: ConvertConfig) -> dict[str, bytes]:
-    """Every configured variant, keyed by name."""
+def compact_verified(data: bytes, sample: np.ndarray) -> bytes:
+    """Shorter tensor names, kept only when the outputs on `sample` are bit-identical to the original's."""
+    from shears.stages.measure import tflite_outputs
+
+    smaller = compact(data)
+    if len(smaller) >= len(data):
+        return data
+    if not np.array_equal(tflite_outputs(data, sample), tflite_outputs(smaller, sample)):
+        return data
+    return smaller
+
+
+def convert(model: keras.Model, x_train: np.ndarray, cfg: ConvertConfig,
+            variants: tuple[str, ...] | None = None) -> dict[str, bytes]:
+    """Every configured variant (or `variants`), keyed by name."""
     calibration = representative_samples(x_train, cfg.representative_samples)
-    return {v: convert_variant(model, v, calibration) for v in cfg.variants}
+    return {v: convert_variant(model, v, calibration, fixed_batch=cfg.fixed_batch, compact=cfg.compact)
+            for v in (variants or cfg.variants)}

@@ -40,16 +40,29 @@ class RawDataset:
 
 @dataclass(frozen=True)
 class Splits:
+    """Train (fits), validation (every choice: the search, the baseline's reference accuracy) and test.
+
+    The test split is read once, for the final figures; the search's steps load the splits without it
+    (`x_test is None`), so they cannot use it by mistake.
+    """
+
     x_train: np.ndarray
     y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
     num_classes: int
     kind: DataKind
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def test(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.x_test is None or self.y_test is None:
+            raise ValueError("these splits were loaded without the test split (it is read once, at evaluate)")
+        return self.x_test, self.y_test
 
 
 def load_digits_default() -> RawDataset:
@@ -206,8 +219,10 @@ def scale_integer_images(raw: RawDataset) -> tuple[RawDataset, Scaling | None]:
     return out, Scaling(str(raw.x.dtype), divisor)
 
 
-def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int) -> Splits:
-    """Use the source's own test split, else a seeded stratified split. Run only after validation."""
+def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int,
+          validation_fraction: float = 0.1) -> Splits:
+    """The source's own test split, else a seeded stratified one; then a seeded stratified validation split
+    carved from what remains for training. Run only after validation."""
     from sklearn.model_selection import train_test_split
 
     x = raw.x.astype(np.float32)
@@ -217,24 +232,40 @@ def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int) ->
         x_te, y_te = raw.x_test.astype(np.float32), raw.y_test.astype(np.int64)
     else:
         x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
-    for name, labels in (("training", y_tr), ("test", y_te)):
+    x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=validation_fraction, random_state=seed + 1,
+                                              stratify=y_tr)
+    for name, labels in (("training", y_tr), ("validation", y_va), ("test", y_te)):
         present = len(np.unique(labels))
         if present < 2:
             raise DataError(f"the {name} split holds {present} class(es); a classifier needs at least two in "
-                            "both the training and the test split")
-    return Splits(x_tr, y_tr, x_te, y_te, num_classes, raw.kind)
+                            "the training, validation and test split")
+    return Splits(x_tr, y_tr, x_va, y_va, num_classes, raw.kind, x_te, y_te)
 
 
-def splits_to_npz(s: Splits) -> bytes:
+def _npz(**arrays: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.savez_compressed(
-        buf, x_train=s.x_train, y_train=s.y_train, x_test=s.x_test, y_test=s.y_test,
-        num_classes=np.array(s.num_classes), kind=np.array(s.kind),
-    )
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 
-def splits_from_npz(data: bytes) -> Splits:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+def search_splits_to_npz(s: Splits) -> bytes:
+    """Train and validation only: what everything before evaluate may read."""
+    return _npz(x_train=s.x_train, y_train=s.y_train, x_val=s.x_val, y_val=s.y_val,
+                num_classes=np.array(s.num_classes), kind=np.array(s.kind))
+
+
+def holdout_to_npz(s: Splits) -> bytes:
+    x, y = s.test()
+    return _npz(x_test=x, y_test=y)
+
+
+def splits_from_npz(search: bytes, test: bytes | None = None) -> Splits:
+    """Splits from the staged files; without `test` the test arrays are absent (None)."""
+    with np.load(io.BytesIO(search), allow_pickle=False) as z:
         kind: DataKind = "image" if str(z["kind"]) == "image" else "tabular"
-        return Splits(z["x_train"], z["y_train"], z["x_test"], z["y_test"], int(z["num_classes"]), kind)
+        out = Splits(z["x_train"], z["y_train"], z["x_val"], z["y_val"], int(z["num_classes"]), kind)
+    if test is None:
+        return out
+    with np.load(io.BytesIO(test), allow_pickle=False) as t:
+        return Splits(out.x_train, out.y_train, out.x_val, out.y_val, out.num_classes, out.kind,
+                      t["x_test"], t["y_test"])

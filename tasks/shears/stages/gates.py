@@ -24,17 +24,20 @@ def _gate(name: str, threshold: float, observed: float, ok: bool, what: str, com
 
 
 def sparsity_gate(strip: SparsityRecord) -> GateRecord:
-    """The sparsity check as a gate: the weakest pruned layer must reach target - tolerance."""
+    """The sparsity check as a gate: every pruned layer must reach its own target - tolerance (the one
+    furthest from its target is reported), and a clustered layer may hold no more distinct values than
+    its clusters."""
     pruned = [r for r in strip.layers if r.target is not None]
-    worst = min(pruned, key=lambda r: r.sparsity) if pruned else None
+    worst = min(pruned, key=lambda r: r.sparsity - (r.target or 0.0)) if pruned else None
     observed = worst.sparsity if worst else 0.0
-    floor = round(strip.target - strip.tolerance, 6)
+    floor = round((worst.target if worst and worst.target is not None else strip.target) - strip.tolerance, 6)
     ok = strip.passed and worst is not None
     where = f" (layer {worst.layer})" if worst else ""
-    return _gate(
-        "sparsity", floor, observed, ok, f"lowest pruned-layer sparsity {observed:.4f}{where} vs floor {floor:.4f}",
-        None,
-    )
+    what = f"lowest pruned-layer sparsity vs its target: {observed:.4f}{where} vs floor {floor:.4f}"
+    over = [r for r in strip.layers if r.clusters is not None and (r.distinct or 0) > r.clusters]
+    if over:
+        what += "; " + ", ".join(f"{r.layer} holds {r.distinct} distinct values > {r.clusters} clusters" for r in over)
+    return _gate("sparsity", floor, observed, ok, what, None)
 
 
 def evaluate_gates(

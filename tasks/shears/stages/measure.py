@@ -36,23 +36,33 @@ def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return x.astype(dtype)
 
 
-def tflite_predict(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Class predictions from a TFLite flatbuffer (ai_edge_litert; int8 inputs quantized)."""
+def tflite_outputs(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Raw output tensors of a TFLite flatbuffer for `x` (ai_edge_litert; int8 inputs quantized).
+
+    A model converted with a fixed batch of one (its input shape says so) is invoked one row at a time.
+    """
     interp = _interpreter(model)
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
-    preds = []
+    fixed = int(inp["shape_signature"][0]) == 1 if len(inp.get("shape_signature", [])) else False
+    step = 1 if fixed else batch
+    outs = []
     current = None
-    for start in range(0, len(x), batch):
-        chunk = _quantize(x[start : start + batch], inp)
+    for start in range(0, len(x), step):
+        chunk = _quantize(x[start : start + step], inp)
         if current != len(chunk):
             interp.resize_tensor_input(inp["index"], [len(chunk), *x.shape[1:]])
             interp.allocate_tensors()
             current = len(chunk)
         interp.set_tensor(inp["index"], chunk)
         interp.invoke()
-        preds.append(np.argmax(interp.get_tensor(out["index"]), axis=-1))
-    return np.concatenate(preds)
+        outs.append(np.array(interp.get_tensor(out["index"])))
+    return np.concatenate(outs)
+
+
+def tflite_predict(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Class predictions from a TFLite flatbuffer."""
+    return np.asarray(np.argmax(tflite_outputs(model, x, batch), axis=-1))
 
 
 def tflite_accuracy(model: bytes, x: np.ndarray, y: np.ndarray) -> float:

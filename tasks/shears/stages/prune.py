@@ -21,10 +21,11 @@ from shears.stages.schedule import Schedule, derive_schedule
 @dataclass
 class PruneResult:
     model: keras.Model  # still wrapped; strip with shears.stages.strip
-    schedule: Schedule
+    schedule: Schedule  # the steps every layer follows; final_sparsity = the highest layer target
     pruned_layers: list[str]
-    accuracy: float
+    accuracy: float  # on the validation split
     history: dict[str, list[float]] = field(default_factory=dict)
+    targets: dict[str, float] = field(default_factory=dict)  # layer -> final sparsity
 
 
 def _tfmot_schedule(s: Schedule) -> object:
@@ -56,31 +57,57 @@ def prunable_layer_names(model: keras.Model) -> list[str]:
     return out
 
 
-def prune_finetune(model: keras.Model, data: Splits, cfg: PruneConfig, log_dir: str | None = None) -> PruneResult:
-    """Wrap the chosen layers of a *clone* of `model` and fine-tune it under the schedule."""
-    schedule = derive_schedule(cfg, len(data.x_train))
-    set_seed(cfg.seed)
-    base = clone_with_weights(model)
-    available = prunable_layer_names(base)
+def default_targets(model: keras.Model, cfg: PruneConfig) -> dict[str, float]:
+    """The config's single recipe: prune.final_sparsity on prune.layers (or every prunable layer)."""
+    available = prunable_layer_names(model)
     if cfg.layers is None:
-        targets = available
+        names = available
     else:
         unknown = [n for n in cfg.layers if n not in available]
         if unknown:
             raise ConfigError(f"prune.layers {unknown} are not prunable layers of the model; prunable: {available}")
-        targets = list(cfg.layers)
-    if not targets:
+        names = list(cfg.layers)
+    if not names:
         raise ConfigError("the model has no prunable layers")
-    params = {
-        "pruning_schedule": _tfmot_schedule(schedule),
-        "block_size": tuple(cfg.block_size),
-        "block_pooling_type": cfg.block_pooling_type,
-    }
+    return {n: cfg.final_sparsity for n in names}
+
+
+def prune_finetune(
+    model: keras.Model, data: Splits, cfg: PruneConfig, log_dir: str | None = None, *,
+    sparsity: dict[str, float] | None = None, epochs: int | None = None,
+) -> PruneResult:
+    """Wrap the chosen layers of a *clone* of `model`, each with its own target sparsity, and fine-tune it.
+
+    `sparsity` maps layer -> final sparsity (default: the config's single recipe); every layer follows the
+    same derived steps (begin/end/frequency), so a mask update lands on end_step for each of them.
+    Accuracy is measured on the validation split.
+    """
+    epochs = epochs or cfg.epochs
+    targets = sparsity if sparsity is not None else default_targets(model, cfg)
+    if not targets:
+        raise ConfigError("a recipe must prune at least one layer")
+    top = max(targets.values())
+    schedule = derive_schedule(cfg.model_copy(update={"epochs": epochs, "final_sparsity": top,
+                                                      "initial_sparsity": min(cfg.initial_sparsity, top)}),
+                               len(data.x_train))
+    set_seed(cfg.seed)
+    base = clone_with_weights(model)
+    available = prunable_layer_names(base)
+    unknown = [n for n in targets if n not in available]
+    if unknown:
+        raise ConfigError(f"layers {unknown} are not prunable layers of the model; prunable: {available}")
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if layer.name in targets:
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, **params)
-        return layer
+        if layer.name not in targets:
+            return layer
+        final = targets[layer.name]
+        layer_schedule = Schedule(schedule.kind, min(schedule.initial_sparsity, final), final, schedule.begin_step,
+                                  schedule.end_step, schedule.frequency, schedule.power, schedule.total_steps,
+                                  schedule.steps_per_epoch, schedule.derived)
+        return tfmot.sparsity.keras.prune_low_magnitude(
+            layer, pruning_schedule=_tfmot_schedule(layer_schedule), block_size=tuple(cfg.block_size),
+            block_pooling_type=cfg.block_pooling_type,
+        )
 
     # clone_function reuses `base`'s layer objects (our private clone), so trained weights carry over
     pruned = keras.models.clone_model(base, clone_function=wrap)
@@ -89,11 +116,12 @@ def prune_finetune(model: keras.Model, data: Splits, cfg: PruneConfig, log_dir: 
     if log_dir is not None and _has_tensorboard():
         callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=log_dir))
     hist = pruned.fit(
-        data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
+        data.x_train, data.y_train, epochs=epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
         callbacks=callbacks,
     )
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return PruneResult(pruned, schedule, targets, keras_accuracy(pruned, data.x_test, data.y_test), history)
+    return PruneResult(pruned, schedule, list(targets), keras_accuracy(pruned, data.x_val, data.y_val), history,
+                       dict(targets))
 
 
 def _has_tensorboard() -> bool:

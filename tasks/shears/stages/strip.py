@@ -23,32 +23,36 @@ class StripResult:
         return self.record.passed
 
 
-def layer_sparsity(model: Any) -> dict[str, tuple[int, int]]:
-    """(weights, zeros) of each layer's kernel — the tensor tfmot prunes."""
-    out = {}
+def verify_sparsity(model: Any, targets: dict[str, float], tolerance: float,
+                    clusters: dict[str, int] | None = None) -> SparsityRecord:
+    """Per-layer kernel sparsity (and distinct values of clustered layers) of a Keras model vs the targets."""
+    clusters = clusters or {}
+    rows = []
     for layer in model.layers:
         kernel = getattr(layer, "kernel", None)
         if kernel is None:
             continue
         w = np.asarray(kernel.numpy())
-        out[layer.name] = (int(w.size), int(np.count_nonzero(w == 0)))
-    return out
+        n, zeros = int(w.size), int(np.count_nonzero(w == 0))
+        sparsity = zeros / n if n else 0.0
+        target = targets.get(layer.name)
+        k = clusters.get(layer.name)
+        distinct = int(np.unique(w).size) if k else None
+        passed = (target is None or sparsity >= target - tolerance - 1e-9) and (k is None or (distinct or 0) <= k)
+        rows.append(LayerSparsityRecord(layer=layer.name, weights=n, zeros=zeros, sparsity=round(sparsity, 6),
+                                        target=target, passed=passed, clusters=k, distinct=distinct))
+    present = {r.layer for r in rows}
+    for name, target in targets.items():
+        if name not in present:  # a pruned layer that vanished is a failure, not a pass
+            rows.append(LayerSparsityRecord(layer=name, weights=0, zeros=0, sparsity=0.0, target=target,
+                                            passed=False))
+    top = max(targets.values(), default=0.0)
+    return SparsityRecord(target=top, tolerance=tolerance, passed=all(r.passed for r in rows), layers=rows)
 
 
-def strip_and_verify(pruned: Any, pruned_layers: list[str], target: float, tolerance: float) -> StripResult:
+def strip_and_verify(pruned: Any, targets: dict[str, float], tolerance: float) -> StripResult:
     """Strip wrappers (a new model; `pruned` is untouched) and measure per-layer kernel sparsity."""
     from shears.keras.tfcompat import tfmot  # here, so the result types stay importable without TensorFlow
 
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
-    rows = []
-    for name, (n, zeros) in layer_sparsity(stripped).items():
-        sparsity = zeros / n if n else 0.0
-        is_target = name in pruned_layers
-        passed = (sparsity >= target - tolerance - 1e-9) if is_target else True
-        rows.append(LayerSparsityRecord(layer=name, weights=n, zeros=zeros, sparsity=round(sparsity, 6),
-                                        target=target if is_target else None, passed=passed))
-    missing = [n for n in pruned_layers if n not in {r.layer for r in rows}]
-    for name in missing:  # a pruned layer that vanished is a failure, not a pass
-        rows.append(LayerSparsityRecord(layer=name, weights=0, zeros=0, sparsity=0.0, target=target, passed=False))
-    record = SparsityRecord(target=target, tolerance=tolerance, passed=all(r.passed for r in rows), layers=rows)
-    return StripResult(stripped, record)
+    return StripResult(stripped, verify_sparsity(stripped, targets, tolerance))

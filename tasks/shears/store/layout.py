@@ -40,7 +40,9 @@ CONFIG = "config.json"
 REPORT = "report.html"
 FAILURE = "failure.json"
 MANIFEST = "manifest.json"
-SPLITS = "data/splits.npz"
+SEARCH_SPLITS = "data/search.npz"  # train + validation: all the search (and every step before evaluate) reads
+TEST_SPLIT = "data/test.npz"  # read once, by evaluate
+SEARCH_DIR = "search"  # staged trial models and records (search.json is what gets published)
 BASELINE_MODEL = "models/baseline.h5"
 PRUNED_MODEL = "models/pruned_unstripped.h5"
 STRIPPED_MODEL = "models/stripped.h5"
@@ -48,11 +50,12 @@ TENSORBOARD = "tensorboard"
 MODELS_DIR = "models"
 
 # Records that say why a run was rejected; model files never go to rejected/.
-REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT, "claim.json")
+REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT, "claim.json", "search.json",
+                  "sensitivity.json", PRUNE_REC)
 # Small staged records a failure keeps under rejected/<id>/ next to failure.json.
 FAILURE_KEEPS = (CONFIG, VALIDATION, METRICS, SPARSITY, GATES)
 # Staging-only files: never published.
-STAGING_ONLY = (SPLITS, TIMINGS_DIR)
+STAGING_ONLY = ("data", TIMINGS_DIR, SEARCH_DIR)
 
 
 def timing(step: str) -> str:
@@ -61,6 +64,32 @@ def timing(step: str) -> str:
 
 def tflite_model(variant: str) -> str:
     return f"{MODELS_DIR}/model_{variant}.tflite"
+
+
+SENSITIVITY = "sensitivity.json"
+SEARCH = "search.json"
+
+
+def sensitivity_part(layer: str) -> str:
+    return f"{SEARCH_DIR}/sensitivity/{layer}.json"
+
+
+def trial_dir(number: int) -> str:
+    return f"{SEARCH_DIR}/trials/{number:04d}"
+
+
+def trial_file(number: int, name: str) -> str:
+    """A trial's own files: recipe.json, result.json, model.tflite, pruned.h5, stripped.h5."""
+    return f"{trial_dir(number)}/{name}"
+
+
+def pruned_cache(key: str) -> str:
+    """A pruned model shared by trials that prune the same way (content-addressed)."""
+    return f"{SEARCH_DIR}/pruned/{key}"
+
+
+def round_plan(round_no: int) -> str:
+    return f"{SEARCH_DIR}/rounds/{round_no}.json"
 
 
 def is_model_file(name: str) -> bool:

@@ -1,0 +1,274 @@
+"""The search for the smallest deployable that passes the gates: recipes, constraints, proposals, the winner.
+
+Objective: gzipped bytes of the deployable .tflite (measured). Constraints: the run's own gates, evaluated on
+the validation split (the test split is never read here), plus the recipe's techniques verified in the file.
+
+Search state and sampler are Optuna's (TPE with constraints, seeded). The study is not kept in a database:
+each round rebuilds it in memory from the trial records in the run's store and asks for the next batch
+(`constant_liar` spreads a batch). So every trial is an idempotent task whose only output is its record and
+files — retry-safe, the same in the CLI and in Airflow whatever the store, and the run folder holds the
+whole study. Round 1 starts from the sensitivity table: per-layer sparsity is allocated under one shared
+tolerated drop (AIMET-style), with the configured recipe as trial 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shears.config import GateConfig, PipelineConfig, SearchConfig
+from shears.records import Recipe, SensitivityRecord, TrialRecord
+
+# the search parameters (Optuna distributions are built from the config's space)
+P_DROP, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT = "tolerated_drop_pp", "epochs", "clusters", "qat", "variant"
+
+
+def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[str, float]:
+    """Per layer, the highest sparsity of the ladder whose drop stays within the threshold (a layer whose
+    smallest rung already costs more is not pruned)."""
+    out = {}
+    for layer in sensitivity.layers:
+        ok = [p.sparsity for p in layer.points if p.drop_pp <= tolerated_drop_pp]
+        if ok:
+            out[layer.layer] = max(ok)
+    return out
+
+
+def recipe_from_config(cfg: PipelineConfig, prunable: dict[str, int], default_sparsity: dict[str, float]) -> Recipe:
+    """The configured recipe (trial 0; the only one with the search off)."""
+    r = cfg.recipe
+    if r.sparsity is None:
+        sparsity = dict(default_sparsity)
+    elif isinstance(r.sparsity, dict):
+        sparsity = {k: float(v) for k, v in r.sparsity.items() if v != "skip"}
+    else:
+        sparsity = {name: float(r.sparsity) for name in prunable}
+    if r.clusters is None:
+        clusters: dict[str, int] = {}
+    elif isinstance(r.clusters, dict):
+        clusters = dict(r.clusters)
+    else:
+        clusters = {n: int(r.clusters) for n, w in prunable.items() if w >= cfg.search.min_cluster_weights}
+    return Recipe(sparsity=sparsity, prune_epochs=cfg.prune.epochs, clusters=clusters,
+                  cluster_epochs=r.cluster_epochs, cluster_learning_rate=r.cluster_learning_rate, qat=r.qat,
+                  qat_epochs=r.qat_epochs, qat_learning_rate=r.qat_learning_rate,
+                  variant=r.variant or ("int8" if r.qat else cfg.convert.deployable),
+                  fixed_batch=cfg.convert.fixed_batch)
+
+
+def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, sensitivity: SensitivityRecord,
+                       prunable: dict[str, int]) -> Recipe:
+    """A search trial's recipe: sparsity allocated from the table, the stack chosen by the parameters."""
+    k = int(params[P_CLUSTERS])
+    qat = bool(params[P_QAT])
+    clusters = {n: k for n, w in prunable.items() if k and w >= cfg.search.min_cluster_weights}
+    sparsity = allocate(sensitivity, float(params[P_DROP]))
+    if clusters:
+        # with clustering, only clustered layers are pruned: a small layer's zeros do not survive the
+        # cluster-preserving QAT scheme (it re-derives such kernels), and they save ~100 B at a real accuracy cost
+        sparsity = {n: v for n, v in sparsity.items() if n in clusters}
+    return Recipe(sparsity=sparsity, prune_epochs=int(params[P_EPOCHS]),
+                  clusters=clusters, cluster_epochs=cfg.recipe.cluster_epochs,
+                  cluster_learning_rate=cfg.recipe.cluster_learning_rate, qat=qat, qat_epochs=cfg.recipe.qat_epochs,
+                  qat_learning_rate=cfg.recipe.qat_learning_rate,
+                  variant="int8" if qat else params[P_VARIANT], fixed_batch=cfg.convert.fixed_batch,
+                  tolerated_drop_pp=round(float(params[P_DROP]), 4))
+
+
+def _distributions(space: Any) -> dict[str, Any]:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    lo, hi = space.tolerated_drop_pp
+    return {
+        P_DROP: FloatDistribution(lo, hi, log=True),
+        P_EPOCHS: CategoricalDistribution(list(space.epochs)),
+        P_CLUSTERS: CategoricalDistribution(list(space.clusters)),
+        P_QAT: CategoricalDistribution(list(space.qat)),
+        P_VARIANT: CategoricalDistribution(list(space.variants)),
+    }
+
+
+def seed_params(search: SearchConfig, n: int) -> list[dict[str, Any]]:
+    """Round 1's starting points: the whole collaborative stack (as much as the space allows) at a spread
+    of thresholds from moderate to aggressive, alternating the two smallest cluster counts."""
+    space = search.space
+    lo, hi = space.tolerated_drop_pp
+    fractions = [0.6, 0.85, 0.4, 0.95, 0.75, 0.5, 0.3, 0.9]
+    ks = sorted((k for k in space.clusters if k), reverse=True)[-2:] or [0]
+    out = []
+    for i in range(n):
+        f = fractions[i % len(fractions)]
+        out.append({
+            P_DROP: round(lo * (hi / lo) ** f, 4),
+            P_EPOCHS: max(space.epochs),
+            P_CLUSTERS: ks[i % len(ks)] if ks != [0] else 0,
+            P_QAT: True in space.qat,
+            P_VARIANT: "int8" if "int8" in space.variants else space.variants[0],
+        })
+    return out
+
+
+@dataclass(frozen=True)
+class Proposal:
+    origin: str  # "recipe", "seed" or "sampler"
+    params: dict[str, Any]
+    recipe: Recipe
+
+
+def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineConfig,
+            sensitivity: SensitivityRecord | None, prunable: dict[str, int], base: Recipe) -> list[Proposal]:
+    """The next `n` trials: round 1 = the configured recipe and seeds from the sensitivity table; later rounds
+    = Optuna's TPE sampler (seeded, constrained) over everything seen so far. Duplicates are not proposed."""
+    if n <= 0:
+        return []
+    seen = {t.recipe.model_dump_json() for t in trials}
+    out: list[Proposal] = []
+
+    def add(p: Proposal) -> None:
+        key = p.recipe.model_dump_json()
+        if p.recipe.sparsity and key not in seen and len(out) < n:
+            seen.add(key)
+            out.append(p)
+
+    if not cfg.search.enabled or sensitivity is None:
+        if not trials:
+            add(Proposal("recipe", {}, base))
+        return out
+    if round_no == 1 and not trials:
+        add(Proposal("recipe", {}, base))
+        for params in seed_params(cfg.search, n + 4):
+            add(Proposal("seed", params, recipe_from_params(params, cfg, sensitivity, prunable)))
+        return out
+    study = _study(trials, cfg, round_no)
+    dists = _distributions(cfg.search.space)
+    for _ in range(4 * n):  # bounded: duplicates are asked again, a few times at most
+        if len(out) >= n:
+            break
+        trial = study.ask(dists)
+        params = dict(trial.params)
+        add(Proposal("sampler", params, recipe_from_params(params, cfg, sensitivity, prunable)))
+    return out
+
+
+def _study(trials: Sequence[TrialRecord], cfg: PipelineConfig, round_no: int) -> Any:
+    """An in-memory Optuna study holding every completed search trial (constraints included)."""
+    import optuna
+    from optuna.samplers import TPESampler
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = TPESampler(seed=cfg.search.seed * 1000 + round_no, n_startup_trials=1, multivariate=True,
+                         constant_liar=True)  # TPE reads each trial's constraints (set below) itself
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    dists = _distributions(cfg.search.space)
+    for t in trials:
+        if not t.params or set(t.params) != set(dists):
+            continue  # trial 0 (the configured recipe) lies outside the parametrised space
+        if not _inside(t.params, cfg):
+            continue  # a parameter the current space no longer allows
+        if t.state == "complete" and t.gzip_bytes is not None:
+            frozen = create_trial(params=t.params, distributions=dists, value=float(t.gzip_bytes))
+            for i, value in enumerate(t.constraints or [0.0]):
+                frozen.set_constraint(f"c{i}", value)
+            study.add_trial(frozen)
+        else:
+            study.add_trial(create_trial(params=t.params, distributions=dists, state=TrialState.FAIL))
+    return study
+
+
+def _inside(params: dict[str, Any], cfg: PipelineConfig) -> bool:
+    space = cfg.search.space
+    lo, hi = space.tolerated_drop_pp
+    return (lo <= float(params[P_DROP]) <= hi and params[P_EPOCHS] in space.epochs
+            and params[P_CLUSTERS] in space.clusters and params[P_QAT] in space.qat
+            and params[P_VARIANT] in space.variants)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the constraints compare a trial with, all measured on the validation split (or files)."""
+
+    accuracy: float  # baseline, validation split
+    gzip_bytes: int  # baseline .h5 without optimizer
+    majority_rate: float  # always answering the validation split's most frequent class
+
+
+def constraints(accuracy: float, gzip_bytes: int, gates: GateConfig, ref: Reference, margin_pp: float,
+                checks_passed: bool) -> tuple[list[float], list[str]]:
+    """The gates as constraints (<= 0 each when satisfied; accuracy in pp, sizes in % of the limit), and why not."""
+    c: list[float] = []
+    why: list[str] = []
+
+    def add(value: float, reason: str) -> None:
+        c.append(round(value, 6))
+        if value > 0:
+            why.append(reason)
+
+    if gates.min_accuracy is not None:
+        floor = gates.min_accuracy * 100 + margin_pp
+        add(floor - accuracy * 100, f"accuracy {accuracy:.4f} < {floor / 100:.4f} (min_accuracy + margin)")
+    if gates.max_accuracy_drop_pp is not None:
+        drop = (ref.accuracy - accuracy) * 100
+        add(drop - (gates.max_accuracy_drop_pp - margin_pp),
+            f"drop {drop:.2f} pp from baseline {ref.accuracy:.4f} > {gates.max_accuracy_drop_pp - margin_pp:.2f} pp")
+    if gates.min_skill_margin_pp is not None:
+        skill = (accuracy - ref.majority_rate) * 100
+        add(gates.min_skill_margin_pp - skill, f"only {skill:+.2f} pp over the majority class")
+    if gates.max_gzip_bytes is not None:
+        add((gzip_bytes - gates.max_gzip_bytes) / gates.max_gzip_bytes * 100,
+            f"{gzip_bytes} B > max_gzip_bytes {gates.max_gzip_bytes}")
+    if gates.min_compression_ratio is not None:
+        limit = ref.gzip_bytes / gates.min_compression_ratio
+        add((gzip_bytes - limit) / limit * 100,
+            f"{ref.gzip_bytes / max(gzip_bytes, 1):.2f}x < min_compression_ratio {gates.min_compression_ratio:.2f}x")
+    add(0.0 if checks_passed else 1.0, "the .tflite does not hold the recipe's sparsity/clusters")
+    return c, why
+
+
+def pareto_frontier(trials: Sequence[TrialRecord]) -> list[int]:
+    """Trial numbers not beaten on both size and accuracy by another trial, smallest first."""
+    done = [t for t in trials if t.state == "complete" and t.gzip_bytes is not None and t.accuracy is not None]
+    front = []
+    for t in done:
+        assert t.gzip_bytes is not None and t.accuracy is not None
+        beaten = any(o is not t and o.gzip_bytes is not None and o.accuracy is not None
+                     and o.gzip_bytes <= t.gzip_bytes and o.accuracy >= t.accuracy
+                     and (o.gzip_bytes < t.gzip_bytes or o.accuracy > t.accuracy) for o in done)
+        if not beaten:
+            front.append(t)
+    return [t.number for t in sorted(front, key=lambda t: (t.gzip_bytes or 0, -(t.accuracy or 0), t.number))]
+
+
+def select(trials: Sequence[TrialRecord]) -> tuple[TrialRecord, bool]:
+    """The smallest feasible trial (ties: more accurate, then earlier); with none feasible, the closest one:
+    fewest violated constraints, then the smallest worst violation."""
+    done = [t for t in trials if t.state == "complete" and t.gzip_bytes is not None]
+    if not done:
+        raise ValueError("no trial completed")
+    feasible = [t for t in done if t.feasible]
+    if feasible:
+        return min(feasible, key=lambda t: (t.gzip_bytes or 0, -(t.accuracy or 0.0), t.number)), True
+
+    def closeness(t: TrialRecord) -> tuple[int, float, int]:
+        bad = [v for v in t.constraints if v > 0]
+        return len(bad), max(bad, default=0.0), t.number
+
+    return min(done, key=closeness), False
+
+
+def round_size(round_no: int, cfg: SearchConfig, done: int, elapsed_s: float, trial_seconds: Sequence[float],
+               jobs: int = 1) -> int:
+    """How many trials round `round_no` may start within the budget (trials left, minutes left)."""
+    if round_no > cfg.rounds:
+        return 0
+    left = cfg.max_trials - done
+    budget_s = cfg.max_minutes * 60 - elapsed_s
+    if left <= 0 or budget_s <= 0:
+        return 0
+    n = min(cfg.trials_per_round, left)
+    if trial_seconds:
+        mean = sum(trial_seconds) / len(trial_seconds)
+        n = min(n, max(1, math.floor(budget_s / max(mean, 1e-3))) * max(1, jobs))
+    return n

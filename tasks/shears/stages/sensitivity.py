@@ -1,0 +1,53 @@
+"""Per-layer sensitivity: how much validation accuracy a layer costs when it alone is pruned to each sparsity.
+
+Magnitude pruning without fine-tuning (the smallest |w| of the layer's kernel set to zero), so a point costs
+one evaluation, not a training run. The absolute drops overstate what a fine-tuned model loses, but they rank
+layers well: on the TF tutorial's CNN the 108-weight convolution collapses long before the dense layer that
+holds 99 % of the weights. The search allocates per-layer sparsity from this table under one threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shears.keras.tfcompat import keras
+from shears.keras.training import keras_accuracy
+from shears.records import LayerSensitivityRecord, SensitivityPoint, SensitivityRecord
+from shears.stages.data import Splits
+from shears.stages.prune import clone_with_weights
+
+
+def magnitude_prune(kernel: np.ndarray, sparsity: float) -> np.ndarray:
+    """A copy of `kernel` with its `sparsity` fraction of smallest-magnitude weights set to zero."""
+    flat = np.abs(kernel).ravel()
+    k = round(sparsity * flat.size)
+    if k <= 0:
+        return kernel.copy()
+    threshold_index = np.argpartition(flat, k - 1)[:k]
+    out = kernel.copy().ravel()
+    out[threshold_index] = 0
+    return out.reshape(kernel.shape)
+
+
+def layer_sensitivity(model: keras.Model, data: Splits, layer: str, ladder: list[float],
+                      baseline_accuracy: float | None = None) -> LayerSensitivityRecord:
+    """One layer at each sparsity of the ladder, on the validation split (a private clone: `model` is untouched)."""
+    clone = clone_with_weights(model)
+    target = clone.get_layer(layer)
+    weights = target.get_weights()
+    kernel_index = next(i for i, w in enumerate(target.weights) if w is target.kernel)
+    base = baseline_accuracy if baseline_accuracy is not None else keras_accuracy(clone, data.x_val, data.y_val)
+    points = []
+    for s in ladder:
+        trial = list(weights)
+        trial[kernel_index] = magnitude_prune(weights[kernel_index], s)
+        target.set_weights(trial)
+        acc = keras_accuracy(clone, data.x_val, data.y_val)
+        points.append(SensitivityPoint(sparsity=s, accuracy=round(acc, 6), drop_pp=round((base - acc) * 100, 4)))
+    target.set_weights(weights)
+    return LayerSensitivityRecord(layer=layer, weights=int(np.prod(target.kernel.shape)), points=points)
+
+
+def assemble(parts: list[LayerSensitivityRecord], ladder: list[float], baseline_accuracy: float) -> SensitivityRecord:
+    return SensitivityRecord(baseline_accuracy=baseline_accuracy, ladder=list(ladder),
+                             layers=list(parts))

@@ -1,0 +1,92 @@
+"""The search end to end on digits: a winner smaller than the fixed recipe, a run where nothing passes, and a
+search that never reads the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shears.records import MetricsRecord, PruneRecord, SearchRecord, SensitivityRecord
+from shears.run.pipeline import RunOutcome, make_context, run_pipeline
+from shears.run.steps import STEPS
+from shears.store import LocalStore
+from shears.store import layout as L
+from tests.conftest import fast_config
+
+pytestmark = pytest.mark.tf
+
+SEARCH: dict[str, Any] = {"max_trials": 4, "rounds": 2, "trials_per_round": 2,
+                          "space": {"epochs": [2], "clusters": [0, 8], "qat": [True], "variants": ["int8"]}}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, RunOutcome]:
+    store = LocalStore(tmp_path_factory.mktemp("search"))
+    outcome = run_pipeline(store, fast_config(search=SEARCH), "s1")
+    return store, outcome
+
+
+def test_the_winner_passes_the_gates_and_beats_the_fixed_recipe(searched: tuple[LocalStore, RunOutcome]) -> None:
+    store, outcome = searched
+    assert outcome.passed, outcome.error
+    search = SearchRecord.from_bytes(store.get("runs/s1/search.json"))
+    assert search.split == "validation" and search.enabled and search.winner_feasible
+    assert [t.origin for t in search.trials[:2]] == ["recipe", "seed"] and len(search.trials) == 4
+    fixed = search.trials[0]  # the configured recipe: today's single recipe, on the same data
+    winner = next(t for t in search.trials if t.number == search.winner)
+    assert fixed.state == "complete" and fixed.gzip_bytes is not None and winner.gzip_bytes is not None
+    assert winner.gzip_bytes < fixed.gzip_bytes and winner.feasible
+    assert all(c.passed for c in winner.checks) and winner.checks  # verified in the .tflite itself
+    metrics = MetricsRecord.from_bytes(store.get("runs/s1/metrics.json"))
+    assert metrics.split == "test" and metrics.deployable == f"tflite_{winner.recipe.variant}"
+    assert metrics.deployable_artifact.gzip_bytes == winner.gzip_bytes  # the trial's file is what ships
+    prune = PruneRecord.from_bytes(store.get("runs/s1/prune.json"))
+    assert prune.recipe == winner.recipe and prune.trial == winner.number and prune.split == "validation"
+    sens = SensitivityRecord.from_bytes(store.get("runs/s1/sensitivity.json"))
+    assert [row.layer for row in sens.layers] == ["conv", "dense", "logits"] and sens.split == "validation"
+    assert search.winner in search.frontier or not search.frontier
+    names = store.list("runs/s1/")
+    assert not [n for n in names if "/search/" in n or "/data/" in n]  # trial files and splits stay in staging
+    assert outcome.gates is not None and outcome.gates.gates[0].name == "search" and outcome.gates.gates[0].passed
+
+
+def test_a_search_where_nothing_passes_fails_naming_the_closest_trial(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    cfg = fast_config(search={**SEARCH, "max_trials": 2, "rounds": 1}, gates={"min_accuracy": 0.999})
+    outcome = run_pipeline(store, cfg, "none")
+    assert not outcome.passed and outcome.error is not None and outcome.error.exit_code == 4
+    assert str(outcome.error).startswith("gate(s) failed: search (no trial met the gates on the validation split; "
+                                         "closest: trial ")
+    search = SearchRecord.from_bytes(store.get("rejected/none/search.json"))
+    assert not search.winner_feasible and all(not t.feasible for t in search.trials)
+    assert not store.list("runs/")
+
+
+def test_the_search_never_reads_the_test_split(tmp_path: Path) -> None:
+    """Every step before evaluate runs with the test split taken out of staging; evaluate then reads it."""
+    from shears.run import lifecycle
+    from shears.run.claim import this_process
+
+    store = LocalStore(tmp_path)
+    cfg = fast_config(search={**SEARCH, "max_trials": 3})
+    claim = lifecycle.begin(store, L.RunLayout("iso"), cfg, this_process())
+    ctx = make_context(store, "iso", cfg)
+    results: dict[str, Any] = {}
+    hidden = tmp_path / "hidden-test.npz"
+    try:
+        for step in STEPS:
+            if step.name == "evaluate":
+                hidden.rename(tmp_path / "staging" / "iso" / L.TEST_SPLIT)
+            if step.expands:
+                results[step.name] = [step.run(ctx, item) for item in results[step.expands]]
+            else:
+                results[step.name] = step.run(ctx)
+            if step.name == "validate":
+                (tmp_path / "staging" / "iso" / L.TEST_SPLIT).rename(hidden)
+            if step.name == "evaluate":
+                break
+    finally:
+        claim.release()
+    assert results["select"]["trials"] == 3 and MetricsRecord.from_bytes(store.get("staging/iso/metrics.json"))

@@ -1,0 +1,140 @@
+"""The search's logic without TensorFlow: allocation from sensitivity, proposals, constraints, the winner."""
+
+from __future__ import annotations
+
+import pytest
+
+from shears.config import GateConfig, build_config
+from shears.records import LayerSensitivityRecord, Recipe, SensitivityPoint, SensitivityRecord, TrialRecord
+from shears.stages.search import (
+    P_CLUSTERS,
+    P_DROP,
+    Reference,
+    allocate,
+    constraints,
+    pareto_frontier,
+    propose,
+    recipe_from_config,
+    round_size,
+    select,
+)
+
+PRUNABLE = {"conv": 108, "logits": 20280}
+LADDER = [0.5, 0.7, 0.8, 0.9, 0.95]
+
+
+def _sensitivity() -> SensitivityRecord:
+    def layer(name: str, weights: int, drops: list[float]) -> LayerSensitivityRecord:
+        return LayerSensitivityRecord(layer=name, weights=weights, points=[
+            SensitivityPoint(sparsity=s, accuracy=0.9 - d / 100, drop_pp=d) for s, d in zip(LADDER, drops, strict=True)])
+
+    return SensitivityRecord(baseline_accuracy=0.9, ladder=LADDER, layers=[
+        layer("conv", 108, [3.0, 9.0, 15.0, 30.0, 50.0]),  # a tiny layer: every zero hurts
+        layer("logits", 20280, [0.1, 0.4, 1.0, 4.0, 12.0]),
+    ])
+
+
+def _trial(number: int, gz: int, acc: float, feasible: bool, cons: list[float] | None = None,
+           params: dict | None = None) -> TrialRecord:
+    recipe = Recipe(sparsity={"logits": 0.9}, prune_epochs=2, variant="int8")
+    return TrialRecord(number=number, round=1, origin="seed" if params else "recipe", recipe=recipe,
+                       params=params or {}, state="complete", accuracy=acc, gzip_bytes=gz, feasible=feasible,
+                       constraints=cons if cons is not None else ([-1.0] if feasible else [2.0]))
+
+
+def test_one_threshold_allocates_per_layer_sparsity_from_the_table() -> None:
+    s = _sensitivity()
+    assert allocate(s, 2.0) == {"logits": 0.8}  # conv costs 3 pp at its first rung: not pruned
+    assert allocate(s, 10.0) == {"conv": 0.7, "logits": 0.9}
+    assert allocate(s, 60.0) == {"conv": 0.95, "logits": 0.95}
+    assert allocate(s, 0.01) == {}
+
+
+def test_the_configured_recipe_is_trial_0_and_seeds_come_from_the_table() -> None:
+    cfg = build_config({"search": {"trials_per_round": 3, "space": {"clusters": [0, 8, 4], "epochs": [2, 6]}},
+                        "prune": {"final_sparsity": 0.8, "epochs": 2}})
+    base = recipe_from_config(cfg, PRUNABLE, {"conv": 0.8, "logits": 0.8})
+    first = propose(1, 3, [], cfg, _sensitivity(), PRUNABLE, base)
+    assert [p.origin for p in first] == ["recipe", "seed", "seed"]
+    assert first[0].recipe == base and base.variant == "dynamic_range" and not base.clusters
+    for p in first[1:]:  # the whole collaborative stack, only clustered (large) layers pruned
+        assert p.recipe.qat and p.recipe.variant == "int8" and p.recipe.prune_epochs == 6
+        assert set(p.recipe.clusters) == {"logits"} and set(p.recipe.sparsity) == {"logits"}
+        assert p.params[P_CLUSTERS] in (8, 4)
+    assert propose(1, 3, [], cfg, _sensitivity(), PRUNABLE, base) == first  # deterministic
+
+
+def test_later_rounds_ask_optuna_and_never_repeat_a_recipe() -> None:
+    cfg = build_config({"search": {"seed": 7}})
+    base = recipe_from_config(cfg, PRUNABLE, {"conv": 0.8, "logits": 0.8})
+    first = propose(1, 3, [], cfg, _sensitivity(), PRUNABLE, base)
+    done = [_trial(i, 5000 - 1000 * i, 0.88, i > 0, params=p.params).model_copy(update={"recipe": p.recipe})
+            for i, p in enumerate(first)]
+    second = propose(2, 3, done, cfg, _sensitivity(), PRUNABLE, base)
+    assert len(second) == 3 and all(p.origin == "sampler" for p in second)
+    seen = {t.recipe.model_dump_json() for t in done}
+    assert not [p for p in second if p.recipe.model_dump_json() in seen]
+    lo, hi = cfg.search.space.tolerated_drop_pp
+    assert all(lo <= p.params[P_DROP] <= hi for p in second)
+    assert propose(2, 3, done, cfg, _sensitivity(), PRUNABLE, base) == second  # seeded: the same batch again
+
+
+def test_with_the_search_off_only_the_configured_recipe_runs() -> None:
+    cfg = build_config({"search": {"enabled": False}})
+    base = recipe_from_config(cfg, PRUNABLE, {"conv": 0.8, "logits": 0.8})
+    assert [p.origin for p in propose(1, 5, [], cfg, None, PRUNABLE, base)] == ["recipe"]
+    assert propose(2, 5, [_trial(0, 1, 0.9, True)], cfg, None, PRUNABLE, base) == []
+
+
+def test_a_recipe_section_is_validated_and_resolved() -> None:
+    cfg = build_config({"recipe": {"sparsity": {"conv": "skip", "logits": 0.93}, "clusters": 4, "qat": True}})
+    r = recipe_from_config(cfg, PRUNABLE, {})
+    assert r.sparsity == {"logits": 0.93} and r.clusters == {"logits": 4} and r.variant == "int8"
+    assert r.qat_scheme == "pcqat" and "PCQAT" in r.describe()
+    from shears.errors import ConfigError
+
+    for bad, needle in (({"qat": True, "variant": "dynamic_range"}, "qat trains for int8"),
+                        ({"sparsity": 1.5}, "must lie in"), ({"clusters": 1}, "greater than or equal to 2")):
+        with pytest.raises(ConfigError, match=needle):
+            build_config({"recipe": bad})
+    with pytest.raises(ConfigError, match="qat needs the int8 variant"):
+        build_config({"search": {"space": {"qat": [True], "variants": ["dynamic_range"]}}})
+    with pytest.raises(ConfigError, match="ladder must be increasing"):
+        build_config({"search": {"ladder": [0.9, 0.5]}})
+
+
+def test_the_gates_become_constraints_on_the_validation_split() -> None:
+    ref = Reference(accuracy=0.89, gzip_bytes=78_000, majority_rate=0.1)
+    gates = GateConfig(min_accuracy=0.875, max_accuracy_drop_pp=1.5, min_compression_ratio=20.0)
+    ok, why = constraints(0.88, 3_500, gates, ref, 0.0, True)
+    assert why == [] and all(c <= 0 for c in ok)
+    _, why = constraints(0.87, 3_500, gates, ref, 0.0, True)
+    assert any("accuracy 0.8700 < 0.8750" in w for w in why)
+    _, why = constraints(0.88, 4_000, gates, ref, 0.0, True)
+    assert any("min_compression_ratio" in w for w in why)
+    _, why = constraints(0.88, 3_500, gates, ref, 1.0, True)  # a margin kept on the validation split
+    assert any("min_accuracy + margin" in w for w in why)
+    _, why = constraints(0.88, 3_500, gates, ref, 0.0, False)
+    assert why == ["the .tflite does not hold the recipe's sparsity/clusters"]
+
+
+def test_the_winner_is_the_smallest_feasible_else_the_closest() -> None:
+    trials = [_trial(0, 52_000, 0.95, True), _trial(1, 13_000, 0.96, True), _trial(2, 7_000, 0.83, False),
+              _trial(3, 13_000, 0.97, True)]
+    winner, feasible = select(trials)
+    assert (winner.number, feasible) == (3, True)  # same size as trial 1, more accurate
+    assert pareto_frontier(trials) == [2, 3]
+    none = [_trial(0, 9_000, 0.8, False, [3.0, -1.0]), _trial(1, 8_000, 0.7, False, [9.0, 2.0]),
+            _trial(2, 7_000, 0.85, False, [1.0, -2.0])]
+    winner, feasible = select(none)
+    assert (winner.number, feasible) == (2, False)
+
+
+def test_rounds_respect_the_budget() -> None:
+    cfg = build_config({"search": {"max_trials": 6, "rounds": 2, "trials_per_round": 4, "max_minutes": 10}})
+    s = cfg.search
+    assert round_size(1, s, 0, 0.0, []) == 4
+    assert round_size(2, s, 4, 60.0, [10.0] * 4) == 2  # trials left
+    assert round_size(2, s, 2, 590.0, [20.0, 20.0]) == 1  # minutes left: one 20-s trial fits
+    assert round_size(2, s, 2, 601.0, [20.0]) == 0
+    assert round_size(3, s, 2, 0.0, []) == 0  # beyond the configured rounds
