@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from shears.records import MetricsRecord, PruneRecord, SearchRecord, SensitivityRecord
 from shears.run.pipeline import RunOutcome, make_context, run_pipeline
 from shears.run.steps import STEPS
 from shears.store import LocalStore
 from shears.store import layout as L
+
 from tests.conftest import fast_config
 
 pytestmark = pytest.mark.tf

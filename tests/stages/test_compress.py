@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from shears.config import ModelConfig, PruneConfig
 from shears.records import Recipe
 from shears.stages.baseline import train_baseline
@@ -60,7 +59,6 @@ def test_a_sparsity_the_tflite_does_not_hold_fails_the_check(digits) -> None:  #
 
 def test_compaction_keeps_outputs_and_signatures(digits) -> None:  # type: ignore[no-untyped-def]
     from ai_edge_litert.interpreter import Interpreter
-
     from shears.stages.measure import tflite_outputs
 
     s, base = digits

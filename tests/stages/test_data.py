@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from shears.errors import ConfigError, DataError
 from shears.stages.data import (
+    holdout_to_npz,
     load_digits_default,
     parse_dataset,
     search_splits_to_npz,
     split,
     splits_from_npz,
-    holdout_to_npz,
 )
 
 from tests.conftest import digits_arrays, npz_bytes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from shears.config import GateConfig, build_config
 from shears.records import LayerSensitivityRecord, Recipe, SensitivityPoint, SensitivityRecord, TrialRecord
 from shears.stages.search import (
@@ -25,8 +24,9 @@ LADDER = [0.5, 0.7, 0.8, 0.9, 0.95]
 
 def _sensitivity() -> SensitivityRecord:
     def layer(name: str, weights: int, drops: list[float]) -> LayerSensitivityRecord:
-        return LayerSensitivityRecord(layer=name, weights=weights, points=[
-            SensitivityPoint(sparsity=s, accuracy=0.9 - d / 100, drop_pp=d) for s, d in zip(LADDER, drops, strict=True)])
+        points = [SensitivityPoint(sparsity=s, accuracy=0.9 - d / 100, drop_pp=d)
+                  for s, d in zip(LADDER, drops, strict=True)]
+        return LayerSensitivityRecord(layer=name, weights=weights, points=points)
 
     return SensitivityRecord(baseline_accuracy=0.9, ladder=LADDER, layers=[
         layer("conv", 108, [3.0, 9.0, 15.0, 30.0, 50.0]),  # a tiny layer: every zero hurts

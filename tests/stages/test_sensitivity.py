@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from shears.config import ModelConfig
 from shears.stages.baseline import train_baseline
 from shears.stages.data import load_digits_default, split

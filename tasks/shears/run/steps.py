@@ -76,13 +76,13 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     from shears.release.champion import read_champion, read_champion_manifest
     from shears.stages.checks import validate_data
     from shears.stages.data import (
+        holdout_to_npz,
         load_digits_default,
         num_classes_of,
         parse_dataset,
         scale_integer_images,
         search_splits_to_npz,
         split,
-        holdout_to_npz,
     )
     from shears.stages.schedule import derive_schedule
 
