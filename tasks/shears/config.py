@@ -104,6 +104,19 @@ class GateConfig(_Frozen):
     champion_max_accuracy_drop_pp: float | None = Field(1.0, ge=0, le=100)
 
 
+class SigningConfig(_Frozen):
+    """Signing policy. Keys are never part of the config (it is recorded in every run): the private key comes
+    from `shears run --signing-key` / $SHEARS_SIGNING_KEY or, in Airflow, a connection (README)."""
+
+    required: bool = Field(False, description="runs must be signed: a run without a key stops at validate, "
+                                              "and `shears audit --config` fails unsigned runs")
+    trusted_keys: tuple[str, ...] = Field((), description="public key PEM files `shears audit --config` trusts")
+
+
+class CardConfig(_Frozen):
+    intended_use: str | None = Field(None, max_length=4000, description="the model card's intended-use text")
+
+
 class PipelineConfig(_Frozen):
     """The whole config of a run; a run stores it as config.json (the `schema` key names its version)."""
 
@@ -117,6 +130,8 @@ class PipelineConfig(_Frozen):
     prune: PruneConfig = PruneConfig()
     convert: ConvertConfig = ConvertConfig()
     gates: GateConfig = GateConfig()
+    signing: SigningConfig = SigningConfig()
+    card: CardConfig = CardConfig()
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -50,6 +50,18 @@ def sparsity_table(sp: SparsityRecord) -> Table:
     return t
 
 
+def load_signing_key(path: Path | None) -> Any:
+    """The signing key from a file (passphrase from $SHEARS_SIGNING_KEY_PASSPHRASE), or None without a path."""
+    import os
+
+    if path is None:
+        return None
+    from shears.release.signing import SigningKey
+
+    passphrase = os.environ.get("SHEARS_SIGNING_KEY_PASSPHRASE")
+    return SigningKey.from_file(path, passphrase.encode() if passphrase else None)
+
+
 def run(
     config: Annotated[Path | None, typer.Option("--config", help="pipeline YAML")] = None,
     data: Annotated[str | None, typer.Option("--data", help="NPZ/CSV/Parquet path or s3:// URI")] = None,
@@ -60,6 +72,9 @@ def run(
         str | None, typer.Option("--store", help="artifact store: directory or s3://bucket/prefix")
     ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="run id (default: UTC time + random suffix)")] = None,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", envvar="SHEARS_SIGNING_KEY",
+        help="EC private key (PEM) to sign the run folder with; passphrase in $SHEARS_SIGNING_KEY_PASSPHRASE")] = None,
 ) -> None:
     """Validate → baseline → prune → strip → convert → evaluate → gate → publish."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -70,6 +85,7 @@ def run(
 
     try:
         cfg = load_config(config, {"data.uri": data, "data.label_column": label_column, "model.pretrained": model})
+        key = load_signing_key(signing_key)
         store = open_store(store_uri or out_dir)
         rid = run_id or new_run_id()
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
@@ -84,7 +100,7 @@ def run(
                 if not err.is_terminal:
                     err.print(f"step {name}: {state}", highlight=False)
 
-            outcome = run_pipeline(store, cfg, rid, on_step=on_step)
+            outcome = run_pipeline(store, cfg, rid, on_step=on_step, signing_key=key)
     except ShearsError as exc:
         raise fail(exc) from None
     if outcome.sparsity:
@@ -97,6 +113,9 @@ def run(
     out.print(f"run {rid}: {'PASSED' if outcome.passed else 'REJECTED'} -> {where}", highlight=False)
     if outcome.metrics:
         out.print(f"report: {where}/report.html", highlight=False)
+        out.print(f"model card: {where}/model_card.md (shears show {outcome.store} {rid})", highlight=False)
+        if key is not None:
+            out.print(f"signed: {where}/model.sig (key id {key.key_id})", highlight=False)
     if outcome.error is not None:
         raise fail(outcome.error)
 

@@ -8,6 +8,7 @@ libraries are imported inside the functions so that importing this module stays 
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,23 +22,30 @@ from shears.records import (
     ChampionSeen,
     GatesRecord,
     LatencyRecord,
+    MachineRecord,
     MetricsRecord,
     PruneRecord,
     ScheduleRecord,
     SparsityRecord,
     TimingRecord,
 )
-from shears.run import lifecycle
+from shears.run import lifecycle, provenance
 from shears.run.context import RunContext
 from shears.store import layout as L
 from shears.store import read_uri
 
 
 @contextmanager
-def _timed(ctx: RunContext, step: str) -> Iterator[None]:
+def _timed(ctx: RunContext, step: str, machine: bool = False) -> Iterator[None]:
+    """Time the step; a TensorFlow step (`machine`) also records the machine it ran on (manifest, model card)."""
     t0 = time.perf_counter()
     yield
     ctx.put_record(TimingRecord(step=step, seconds=round(time.perf_counter() - t0, 3)), L.timing(step))
+    if machine:
+        from shears.keras.machine import collect_machine
+
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        ctx.put_record(MachineRecord(step=step, at=at, machine=collect_machine()), L.machine(step))
 
 
 def step_validate(ctx: RunContext) -> dict[str, Any]:
@@ -48,6 +56,7 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.schedule import derive_schedule
 
     with _timed(ctx, "validate"):
+        provenance.check_signing(ctx)  # signing.required without a key: stop before anything trains
         ctx.put(L.CONFIG, ctx.cfg.to_bytes())
         uri = ctx.cfg.data.uri
         if uri is None:
@@ -84,7 +93,7 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.data import splits_from_npz
 
     uri = ctx.cfg.model.pretrained
-    with _timed(ctx, "baseline"):
+    with _timed(ctx, "baseline", machine=True):
         splits = splits_from_npz(ctx.get(L.SPLITS))
         if uri:
             result = evaluate_pretrained(model_from_bytes(read_uri(uri, ctx.s3_client), uri), splits)
@@ -102,7 +111,7 @@ def step_prune(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.data import splits_from_npz
     from shears.stages.prune import prune_finetune
 
-    with _timed(ctx, "prune"), tempfile.TemporaryDirectory() as logdir:
+    with _timed(ctx, "prune", machine=True), tempfile.TemporaryDirectory() as logdir:
         splits = splits_from_npz(ctx.get(L.SPLITS))
         baseline = model_from_bytes(ctx.get(L.BASELINE_MODEL))
         result = prune_finetune(baseline, splits, ctx.cfg.prune, log_dir=logdir)
@@ -127,7 +136,7 @@ def step_strip(ctx: RunContext) -> dict[str, Any]:
     from shears.keras.modelio import model_from_bytes, model_to_h5
     from shears.stages.strip import strip_and_verify
 
-    with _timed(ctx, "strip"):
+    with _timed(ctx, "strip", machine=True):
         pruned = model_from_bytes(ctx.get(L.PRUNED_MODEL), pruned=True)
         layers = ctx.get_record(PruneRecord).pruned_layers
         result = strip_and_verify(pruned, layers, ctx.cfg.prune.final_sparsity, ctx.cfg.prune.sparsity_tolerance)
@@ -142,7 +151,7 @@ def step_convert(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.convert import convert
     from shears.stages.data import splits_from_npz
 
-    with _timed(ctx, "convert"):
+    with _timed(ctx, "convert", machine=True):
         splits = splits_from_npz(ctx.get(L.SPLITS))
         stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
         variants = convert(stripped, splits.x_train, ctx.cfg.convert)
@@ -157,7 +166,7 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.data import splits_from_npz
     from shears.stages.measure import measure, tflite_accuracy, tflite_latency_ms
 
-    with _timed(ctx, "evaluate"):
+    with _timed(ctx, "evaluate", machine=True):
         s = splits_from_npz(ctx.get(L.SPLITS))
         rows = []
         for name, file, note, pruned in (
