@@ -69,3 +69,17 @@ def test_audit_trust_flags_config_and_exit_codes(tmp_path: Path) -> None:
     assert no_key.exit_code == 2 and "no trusted key was given" in no_key.stderr
     bad_key = runner.invoke(app, ["audit", uri, "--trust", str(tmp_path / "old.key")])
     assert bad_key.exit_code == 2 and "not a PEM public key" in bad_key.stderr
+
+
+def test_a_run_that_must_be_signed_stops_at_validate_without_a_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"signing": {"required": True}}))
+    res = CliRunner().invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "store"), "--run-id", "r1"],
+                             env={"SHEARS_SIGNING_KEY": ""})
+    assert res.exit_code == 2
+    assert "error: signing.required is set but no signing key was given" in res.stderr
+    store = LocalStore(tmp_path / "store")
+    assert store.list("runs/") == [] and store.exists("rejected/r1/failure.json")
+    bad = CliRunner().invoke(app, ["run", "--out", str(tmp_path / "store"), "--signing-key",
+                                   str(tmp_path / "none.key")])
+    assert bad.exit_code == 2 and "cannot read it" in bad.stderr
