@@ -196,7 +196,8 @@ def write_key_pair(private_path: Path, public_path: Path, *, password: bytes | N
 
 @contextlib.contextmanager
 def _secret_path(data: bytes) -> Iterator[Path]:
-    """A path whose content is `data`, readable by this process only, gone when the block ends."""
+    """A path whose content is `data`, gone when the block ends: an anonymous in-memory file (memfd, never on a
+    file system) where the platform has one, else a 0600 file in a 0700 temporary directory."""
     if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
         fd = os.memfd_create("shears-signing-key", getattr(os, "MFD_CLOEXEC", 0))
         try:
