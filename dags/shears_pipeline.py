@@ -72,6 +72,11 @@ TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
             description="NPZ/CSV/Parquet: /abs/path, file:///abs/path or s3://bucket/key "
                         "(empty: config data.uri, else the data asset if present, else sklearn digits).",
         ),
+        "force_claim": Param(
+            False, type="boolean", title="Take over a stale run-id claim",
+            description="Only for a run whose earlier writer died: a claim with no heartbeat for "
+                        "claim.stale_after_s (or whose process is gone) is taken over and the takeover recorded.",
+        ),
         "model_uri": Param(
             None, type=["null", "string"], pattern=MODEL_URI_PATTERN, title="Pre-trained model URI",
             description="A .keras/.h5 model to prune instead of training a baseline (empty: train one).",

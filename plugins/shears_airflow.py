@@ -266,7 +266,8 @@ def start_run(context: Context | None = None) -> tuple[RunContext, dict[str, Any
         overrides["model.pretrained"] = location(params["model_uri"])
     if overrides:
         cfg = load_config(config_path, overrides)
-    lifecycle.begin(store, layout)
+    # claimed for this DAG run (every task of it, on any worker); run_step keeps it fresh while a task runs
+    lifecycle.begin(store, layout, cfg, holder(ctx), force_claim=bool(params.get("force_claim")))
     log.info("shears run %s: store=%s config=%s data=%s (%s)", layout.run_id, store.uri,
              config_path or "embedded defaults", cfg.data.uri or "embedded digits", source)
     info = {"run_id": layout.run_id, "store": store.uri, "config": config_path, "data_source": source}
@@ -286,22 +287,41 @@ def run_context(context: Context | None = None) -> RunContext:
     return make_context(store, layout.run_id, cfg, s3_client=s3_client, signing_key=signing_key)
 
 
+def holder(context: Context) -> Any:
+    """Who holds the run's claim: this Airflow DAG run (every task of it, on any worker)."""
+    from shears.run.claim import this_process
+
+    return this_process("airflow", f"{PIPELINE_DAG_ID}/{context['run_id']}")
+
+
 def run_step(name: str, context: Context | None = None) -> dict[str, Any]:
     """Run one step of shears.run.steps.STEPS in this task (validate also begins the run).
 
-    Whether the step succeeds or fails, its lineage (the data, the champion, what it published) is then
-    reported to the OpenLineage provider for this task run (emit_lineage).
+    The run's claim (one writer per run id) is taken by validate, refreshed by every later task while it
+    runs (a heartbeat thread), and dropped when publish succeeds or the run fails for good
+    (on_task_failure). Whether the step succeeds or fails, its lineage (the data, the champion, what it
+    published) is then reported to the OpenLineage provider for this task run (emit_lineage).
     """
+    from shears.run import lifecycle
     from shears.run.steps import step
 
+    ctx = _current(context)
     run: RunContext | None = None
     try:
         with shears_errors():
             if name == "validate":
-                run, info = start_run(context)
-                return {**step(name).run(run), **info}
-            run = run_context(context)
-            return step(name).run(run)
+                run, info = start_run(ctx)
+            else:
+                run, info = run_context(ctx), {}
+            claim = lifecycle.resume(run.store, run.layout, run.cfg, holder(ctx))
+            claim.start_heartbeat()
+            try:
+                result = {**step(name).run(run), **info}
+            finally:
+                claim.stop_heartbeat()
+            if name == "publish":
+                lifecycle.end(run.store, run.layout, holder(ctx))
+            return result
     finally:
         if run is not None:
             emit_lineage(run, name)
@@ -356,8 +376,16 @@ def _record_failure(context: Context) -> None:
     if store.exists(layout.run(L.MANIFEST)):
         log.info("run %s is published; not recording a failure of %s", layout.run_id, ti.task_id)
         return
+    from shears.run.claim import read_claim, same_holder
+
+    found = read_claim(store, layout.run_id)
+    if found is not None and not same_holder(found[0].holder, holder(context)):
+        log.info("run id %s is claimed by %s: not recording this run's failure over it", layout.run_id,
+                 found[0].holder.describe())
+        return
     cause: BaseException | str | None = exc if isinstance(exc, BaseException) or exc is None else str(exc)
     if isinstance(exc, BaseException) and isinstance(exc.__cause__, ShearsError):
         cause = exc.__cause__
     key = lifecycle.record_failure(store, layout, ti.task_id, cause)
     log.info("failure of %s recorded at %s/%s", ti.task_id, store.uri, key)
+    lifecycle.end(store, layout, holder(context))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shears.errors import ConfigError, first_line
+from shears.errors import ConfigError, bounded, elide, first_line
 from shears.records import dumps
 
 TfliteVariant = Literal["float32", "dynamic_range", "int8", "float16"]
@@ -23,6 +23,8 @@ class DataConfig(_Frozen):
     label_column: str = "label"
     test_fraction: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
+    scale_integer_images: bool = Field(
+        True, description="integer-typed images are checked against their dtype's range and divided by its maximum")
 
 
 class ValidationConfig(_Frozen):
@@ -102,6 +104,21 @@ class GateConfig(_Frozen):
     # Against the current champion (TFX-style regression gates); None disables.
     champion_max_size_increase_pct: float | None = Field(10.0, ge=0)
     champion_max_accuracy_drop_pp: float | None = Field(1.0, ge=0, le=100)
+    # A model that does not beat always answering the test split's most frequent class has learned nothing.
+    min_skill_margin_pp: float | None = Field(1.0, ge=0, le=100)
+
+
+class ClaimConfig(_Frozen):
+    """One writer per run id: how long a claim without a heartbeat stays valid."""
+
+    stale_after_s: float = Field(900.0, ge=5, le=7 * 24 * 3600)
+    heartbeat_s: float = Field(30.0, ge=0.5, le=3600)
+
+    @model_validator(mode="after")
+    def _beats_inside_timeout(self) -> ClaimConfig:
+        if self.heartbeat_s * 2 > self.stale_after_s:
+            raise ValueError("heartbeat_s must be at most half of stale_after_s")
+        return self
 
 
 class SigningConfig(_Frozen):
@@ -130,6 +147,7 @@ class PipelineConfig(_Frozen):
     prune: PruneConfig = PruneConfig()
     convert: ConvertConfig = ConvertConfig()
     gates: GateConfig = GateConfig()
+    claim: ClaimConfig = ClaimConfig()
     signing: SigningConfig = SigningConfig()
     card: CardConfig = CardConfig()
 
@@ -140,17 +158,59 @@ class PipelineConfig(_Frozen):
         return dumps(self.to_json())
 
 
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def _one_line(exc: ValidationError) -> str:
+    """'invalid config: field: message (got <value, elided>)' for the first few errors, bounded."""
     parts = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:4]:
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        elif "input" in err and not isinstance(err["input"], dict):
-            msg = f"{msg} (got {err['input']!r})"
+        elif "input" in err and not isinstance(err["input"], dict | list):
+            msg = f"{msg} (got {elide(err['input'], 40)})"
         parts.append(f"{loc}: {msg}")
-    return "invalid config: " + "; ".join(parts)
+    more = f" (+{len(errors) - 4} more)" if len(errors) > 4 else ""
+    return bounded("invalid config: " + "; ".join(parts) + more)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            line = event.start_mark.line + 1 if event.start_mark else "?"
+            raise ConfigError(f"YAML alias *{elide(event.anchor, 30)} at line {line}: anchors and aliases are not "
+                              "supported in Shears configs; write the values out")
+        return super().compose_node(parent, index)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The mapping in one YAML config file: at most 1 MB, UTF-8, no aliases; every problem one ConfigError line."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = f"0x{data[exc.start]:02x}"
+        raise ConfigError(f"config file {path} is not UTF-8: byte {bad} at offset {exc.start}") from None
+    try:
+        loaded = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {first_line(exc)}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at top level")
+    return loaded
 
 
 def build_config(raw: dict[str, Any]) -> PipelineConfig:
@@ -163,20 +223,7 @@ def build_config(raw: dict[str, Any]) -> PipelineConfig:
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """Load one YAML file (or the embedded defaults) and apply dotted-key overrides such as CLI flags."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p} is not valid YAML: {first_line(exc)}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {p} must hold a mapping at top level")
-        raw = loaded
+    raw: dict[str, Any] = read_config_file(Path(path)) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue

@@ -105,6 +105,10 @@ class ValidationRecord(Record):
     feature_shape: list[int]
     checks: list[CheckRecord] = Field(default_factory=list)
     success: bool
+    # integer images divided by this before anything else sees them (None: used as read); the deployed
+    # model expects inputs scaled the same way
+    input_scale: float | None = None
+    input_dtype: str | None = None
 
     @property
     def failed(self) -> list[CheckRecord]:
@@ -197,6 +201,8 @@ class MetricsRecord(Record):
     schema_: Literal["shears.metrics/v1"] = Field("shears.metrics/v1", alias="schema")
     deployable: str
     artifacts: list[ArtifactRecord]
+    # accuracy of always answering the test split's most frequent class (the no-skill baseline)
+    test_majority_rate: float | None = None
 
     def artifact(self, name: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.name == name), None)
@@ -227,10 +233,13 @@ class LatencyRecord(Record):
 
 
 class TimingRecord(Record):
+    """What one step took, and the files it wrote to staging (what the publish step may publish)."""
+
     SCHEMA: ClassVar[str] = "shears.timing/v1"
     schema_: Literal["shears.timing/v1"] = Field("shears.timing/v1", alias="schema")
     step: str
     seconds: float
+    outputs: list[str] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------- gates
@@ -387,6 +396,37 @@ class ChampionRecord(Record):
     deployable: DeployableRef | None = None
 
 
+class HolderRecord(_Model):
+    """Who holds a run id's claim: a process (host, pid and its start time) or an Airflow DAG run."""
+
+    kind: Literal["cli", "airflow"]
+    host: str
+    pid: int
+    pid_started: str | None = None  # /proc/<pid>/stat start time: tells a reused pid from the holder
+    user: str | None = None
+    airflow_run: str | None = None  # "<dag_id>/<run_id>" for kind "airflow"
+
+    def describe(self) -> str:
+        who = f"Airflow run {self.airflow_run}" if self.airflow_run else "shears"
+        return f"{who} (pid {self.pid} on {self.host})"
+
+
+class ClaimRecord(Record):
+    """claims/<run_id>.json: the one writer of a run id, kept fresh by its heartbeat; copied into the run."""
+
+    SCHEMA: ClassVar[str] = "shears.claim/v1"
+    FILE: ClassVar[str] = "claim.json"
+    schema_: Literal["shears.claim/v1"] = Field("shears.claim/v1", alias="schema")
+    run_id: RunId
+    holder: HolderRecord
+    claimed_at: str
+    heartbeat_at: str
+    stale_after_s: float
+    took_over: HolderRecord | None = None  # the stale holder this claim replaced (--force-claim)
+    took_over_why: str | None = None
+    reclaimed: int = 0  # times the same Airflow run took its own claim again (a cleared run)
+
+
 # --------------------------------------------------------------------------------------------- model card
 
 
@@ -507,5 +547,5 @@ class ModelCardRecord(Record):
 RUN_RECORDS: dict[str, type[Record]] = {
     m.FILE: m
     for m in (ValidationRecord, BaselineRecord, PruneRecord, SparsityRecord, MetricsRecord, LatencyRecord,
-              GatesRecord, FailureRecord, ManifestRecord, ModelCardRecord)
+              GatesRecord, FailureRecord, ManifestRecord, ClaimRecord, ModelCardRecord)
 }

@@ -56,7 +56,7 @@ def test_start_run_resolves_embedded_defaults_and_resets_only_its_own_outputs(sh
     run, info = start_run(_context())  # type: ignore[arg-type]
     assert run.layout.run_id == RID and run.cfg.data.uri is None
     assert info["data_source"] == "embedded" and info["config"] is None
-    assert store.list(f"staging/{RID}/") == [] and store.list(f"rejected/{RID}/") == []
+    assert store.list(f"staging/{RID}/") == [f"staging/{RID}/claim.json"] and store.list(f"rejected/{RID}/") == []
     assert store.exists("staging/other-run/x.json") and store.exists("rejected/other-run/failure.json")
 
 

@@ -112,7 +112,7 @@ def test_first_nightly_run_is_never_in_the_past(dags: dict[str, Any], now: str) 
 
 def test_params_have_types_patterns_and_null_defaults(dags: dict[str, Any]) -> None:
     params = dags["shears_pipeline"].params
-    assert params.validate() == {"config": None, "data_uri": None, "model_uri": None}
+    assert params.validate() == {"config": None, "data_uri": None, "model_uri": None, "force_claim": False}
     for name in ("config", "data_uri", "model_uri"):
         schema = params.get_param(name).schema
         assert schema["type"] == ["null", "string"] and schema["pattern"]

@@ -3,9 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from shears.config import PipelineConfig
 from shears.errors import ConfigError, DataError, StoreError
 from shears.records import FailureRecord
 from shears.run import lifecycle
+from shears.run.claim import this_process
 from shears.store import LocalStore
 from shears.store import layout as L
 
@@ -40,11 +42,13 @@ def test_begin_refuses_a_published_run_id_and_clears_an_earlier_attempt(tmp_path
     lay = L.RunLayout("r7")
     store.put(lay.staging("models/model_float16.tflite"), b"old attempt")
     store.put(lay.rejected(L.FAILURE), b"{}")
-    lifecycle.begin(store, lay)
-    assert store.list("staging/r7/") == [] and store.list("rejected/r7/") == []
+    claim = lifecycle.begin(store, lay, PipelineConfig(), this_process())
+    assert store.list("staging/r7/") == ["staging/r7/claim.json"] and store.list("rejected/r7/") == []
+    claim.release()
     store.put(lay.run(L.MANIFEST), b"{}")
     with pytest.raises(ConfigError, match="already published"):
-        lifecycle.begin(store, lay)
+        lifecycle.begin(store, lay, PipelineConfig(), this_process())
+    assert not store.exists(L.claim_key("r7"))  # refused before claiming
 
 
 def test_which_data_source_wins() -> None:

@@ -72,6 +72,8 @@ def run(
         str | None, typer.Option("--store", help="artifact store: directory or s3://bucket/prefix")
     ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="run id (default: UTC time + random suffix)")] = None,
+    force_claim: Annotated[bool, typer.Option(
+        "--force-claim", help="take over the run id's claim if its holder is dead or its heartbeat stale")] = False,
     signing_key: Annotated[Path | None, typer.Option(
         "--signing-key", envvar="SHEARS_SIGNING_KEY",
         help="EC private key (PEM) to sign the run folder with; passphrase in $SHEARS_SIGNING_KEY_PASSPHRASE")] = None,
@@ -81,13 +83,16 @@ def run(
 
     from shears.config import load_config
     from shears.run.pipeline import new_run_id, run_pipeline
-    from shears.store import open_store
+    from shears.store import LocalStore, open_store
+    from shears.store.layout import check_run_id
 
     try:
+        rid = new_run_id() if run_id is None else check_run_id(run_id)
         cfg = load_config(config, {"data.uri": data, "data.label_column": label_column, "model.pretrained": model})
         key = load_signing_key(signing_key)
         store = open_store(store_uri or out_dir)
-        rid = run_id or new_run_id()
+        if isinstance(store, LocalStore):
+            store.check_writable()
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                       transient=False, disable=not err.is_terminal) as progress:
             ids: dict[str, Any] = {}
@@ -100,7 +105,7 @@ def run(
                 if not err.is_terminal:
                     err.print(f"step {name}: {state}", highlight=False)
 
-            outcome = run_pipeline(store, cfg, rid, on_step=on_step, signing_key=key)
+            outcome = run_pipeline(store, cfg, rid, on_step=on_step, force_claim=force_claim, signing_key=key)
     except ShearsError as exc:
         raise fail(exc) from None
     if outcome.sparsity:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shears.errors import ConfigError
+from shears.keras.allowlist import check_builder
 from shears.keras.tfcompat import keras
 
 Builder = Callable[[tuple[int, ...], int], Any]
@@ -69,10 +70,8 @@ LEGACY_MODULES = {"tasks.models": __name__}
 
 
 def resolve_builder(spec: str) -> Builder:
-    """Import 'module:function'; a bad spec is a config error naming it."""
-    module_name, sep, func_name = spec.partition(":")
-    if not sep or not module_name or not func_name:
-        raise ConfigError(f"model.builder '{spec}' must look like 'module:function'")
+    """Import 'module:function' from an allowed module (checked before importing); bad specs are config errors."""
+    module_name, func_name = check_builder(spec)
     module_name = LEGACY_MODULES.get(module_name, module_name)
     try:
         module = importlib.import_module(module_name)

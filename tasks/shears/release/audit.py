@@ -16,11 +16,12 @@ Problems vs warnings:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from shears.errors import RecordError
-from shears.records import ChampionRecord
+from shears.records import ChampionRecord, ClaimRecord
 from shears.release.champion import History, read_champion, read_champion_history
 from shears.release.verify import RunAudit, verify_run
 from shears.store import Store
@@ -150,6 +151,23 @@ def _check_champion(
     return pointer, problems, warnings
 
 
+def _claim_warnings(store: Store) -> list[str]:
+    """Claims without a fresh heartbeat: a run that died mid-way (its id needs --force-claim to be reused)."""
+    out = []
+    now = dt.datetime.now(dt.UTC)
+    for key in store.list(L.CLAIMS_DIR + "/"):
+        try:
+            claim = ClaimRecord.from_bytes(store.get(key), key)
+            age = (now - dt.datetime.fromisoformat(claim.heartbeat_at)).total_seconds()
+        except (RecordError, ValueError) as exc:
+            out.append(f"{key}: unreadable claim ({exc})")
+            continue
+        if age > claim.stale_after_s:
+            out.append(f"{key}: held by {claim.holder.describe()} with no heartbeat for {age:.0f} s (stale after "
+                       f"{claim.stale_after_s:.0f} s): a run that stopped; `shears run --force-claim` reuses the id")
+    return out
+
+
 def audit_store(store: Store, run_id: str | None = None, trust: Trust | None = None) -> AuditReport:
     """Audit the whole store (or one run plus the champion pointer and history when `run_id` is given).
 
@@ -189,6 +207,7 @@ def audit_store(store: Store, run_id: str | None = None, trust: Trust | None = N
     problems += champ_problems
     warnings += champ_warnings
     if run_id is None:
+        warnings += _claim_warnings(store)
         staged = sorted(L.group_run_keys(store.list(L.area_prefix("staging")), "staging"))
         warnings += [f"{L.RunLayout(rid).staging_prefix}/: leftover staging files (a run in progress or interrupted)"
                      for rid in staged]

@@ -30,6 +30,8 @@ class RunContext:
     layout: L.RunLayout
     cfg: PipelineConfig
     s3_client: Callable[[], Any] | None = None  # builds the client for s3:// inputs (the DAG's connection)
+    # names written to staging through this context, in order: each step records its own (its outputs)
+    written: list[str] = field(default_factory=list, compare=False, repr=False)
     # loads the private signing key at the edge (a file in the CLI, a connection in the DAG); None: unsigned
     signing_key: Callable[[], SigningKey | None] | None = None
     _loaded: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -48,6 +50,7 @@ class RunContext:
     def put(self, name: str, data: bytes) -> str:
         key = self.layout.staging(name)
         self.work.put(key, data)
+        self.written.append(name)
         return key
 
     def get(self, name: str) -> bytes:

@@ -19,18 +19,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NoReturn
 
+from shears.config import PipelineConfig
 from shears.errors import ConfigError, DataError, GateFailure, RecordError, ShearsError, StoreError
 from shears.records import (
     DatasetRef,
     DeployableRef,
     FailureRecord,
     GatesRecord,
+    HolderRecord,
     ManifestRecord,
     MetricsRecord,
     TimingRecord,
     ValidationRecord,
 )
 from shears.run import provenance
+from shears.run.claim import Claim, acquire
 from shears.run.context import RunContext
 from shears.store import PreconditionFailed, Store
 from shears.store import layout as L
@@ -54,16 +57,44 @@ def choose_data(param: str | None, configured: str | None, asset: str | None = N
     return None, "embedded"
 
 
-def begin(store: Store, layout: L.RunLayout, work: Store | None = None) -> None:
-    """Start (or restart) a run id: refuse one already published, then clear its staging and rejected records.
+def begin(store: Store, layout: L.RunLayout, cfg: PipelineConfig, holder: HolderRecord, *,
+          work: Store | None = None, force_claim: bool = False) -> Claim:
+    """Start (or restart) a run id: refuse one already published, claim it (one writer per run id), then
+    clear its staging and rejected records and stage the claim (published with the run as claim.json).
 
     A new attempt of a run id always starts clean, so nothing a killed or failed attempt staged can end
-    up in what this attempt publishes.
+    up in what this attempt publishes. The caller releases the claim when the run ends.
     """
     if store.exists(layout.run(L.MANIFEST)):
         raise ConfigError(f"run id {layout.run_id} is already published in {store.uri}; choose another run id")
-    (work or store).delete_prefix(layout.staging_prefix)
-    store.delete_prefix(layout.rejected_prefix)
+    claim = acquire(store, layout.run_id, holder, stale_after_s=cfg.claim.stale_after_s,
+                    heartbeat_s=cfg.claim.heartbeat_s, force=force_claim)
+    try:
+        work = work or store
+        work.delete_prefix(layout.staging_prefix)
+        store.delete_prefix(layout.rejected_prefix)
+        work.put(layout.staging(L.CLAIM_REC), claim.record.to_bytes())
+    except BaseException:
+        claim.release()
+        raise
+    return claim
+
+
+def resume(store: Store, layout: L.RunLayout, cfg: PipelineConfig, holder: HolderRecord) -> Claim:
+    """A later step of a run begun elsewhere (Airflow: another task, maybe another worker): the run must
+    still hold its claim; it is refreshed (and kept fresh by the caller's heartbeat) while the step runs."""
+    from shears.run.claim import resume as resume_claim
+
+    return resume_claim(store, layout.run_id, holder, heartbeat_s=cfg.claim.heartbeat_s)
+
+
+def end(store: Store, layout: L.RunLayout, holder: HolderRecord) -> None:
+    """The run is over (published, rejected or failed for good): drop its claim if this holder still has it."""
+    from shears.run.claim import read_claim, same_holder
+
+    found = read_claim(store, layout.run_id)
+    if found is not None and same_holder(found[0].holder, holder):
+        store.delete_prefix(L.claim_key(layout.run_id))
 
 
 def failure_record(run_id: str, stage: str, reason: str, exit_code: int) -> FailureRecord:
@@ -108,24 +139,28 @@ def record_failure(store: Store, layout: L.RunLayout, stage: str, error: BaseExc
     return key
 
 
-def _staged_files(ctx: RunContext) -> dict[str, bytes]:
-    prefix = ctx.layout.staging_prefix + "/"
+def _step_records(ctx: RunContext) -> list[TimingRecord]:
+    prefix = ctx.layout.staging(L.TIMINGS_DIR) + "/"
+    return [TimingRecord.from_bytes(ctx.work.get(key), key) for key in ctx.work.list(prefix)]
+
+
+def _staged_files(ctx: RunContext, steps: list[TimingRecord]) -> dict[str, bytes]:
+    """The files this attempt's steps recorded writing (never a directory listing), plus the staged claim.
+
+    A file some other attempt left in staging is not listed by any step record of this attempt, so it is
+    never published; a listed file that is missing is an error, not a silent omission.
+    """
+    names = {L.CLAIM_REC, *(name for rec in steps for name in rec.outputs)}
     files = {}
-    for key in ctx.work.list(prefix):
-        name = key[len(prefix) :]
+    for name in sorted(names):
         if any(name == only or name.startswith(only + "/") for only in L.STAGING_ONLY):
             continue
-        files[name] = ctx.work.get(key)
+        if not ctx.has(name):
+            if name == L.CLAIM_REC:
+                continue
+            raise StoreError(f"run {ctx.run_id}: {ctx.layout.staging(name)} is listed by a step record but missing")
+        files[name] = ctx.get(name)
     return files
-
-
-def _timings(ctx: RunContext) -> dict[str, float]:
-    prefix = ctx.layout.staging(L.TIMINGS_DIR) + "/"
-    out = {}
-    for key in ctx.work.list(prefix):
-        rec = TimingRecord.from_bytes(ctx.work.get(key), key)
-        out[rec.step] = rec.seconds
-    return out
 
 
 def _release(ctx: RunContext, status: str, t0: float) -> tuple[dict[str, bytes], ManifestRecord]:
@@ -137,8 +172,9 @@ def _release(ctx: RunContext, status: str, t0: float) -> tuple[dict[str, bytes],
     metrics = ctx.get_record(MetricsRecord)
     validation = ctx.get_record(ValidationRecord)
     dep = metrics.deployable_artifact
-    files = _staged_files(ctx)
-    timings = _timings(ctx)
+    steps = _step_records(ctx)
+    files = _staged_files(ctx, steps)
+    timings = {rec.step: rec.seconds for rec in steps}
     dataset = DatasetRef(name=validation.dataset, sha256=validation.dataset_sha256, rows=validation.rows)
     champion_compared = gates.champion.run_id if gates.champion else None
     commit = git_commit()
@@ -147,7 +183,7 @@ def _release(ctx: RunContext, status: str, t0: float) -> tuple[dict[str, bytes],
         files, run_id=ctx.run_id, status=status, dataset=dataset, versions=versions(), git_commit=commit,
         timings=timings, champion_compared=champion_compared,
     )
-    prov = provenance.add_provenance(ctx, files, records)  # model card (into files), machines, signature decl
+    prov = provenance.add_provenance(ctx, files, records, timings)  # model card into files; machines; signature
     files[L.REPORT] = build_run_report(replace(records, model_card=L.MODEL_CARD_MD)).encode()
     ctx.put(L.REPORT, files[L.REPORT])
     if status == "rejected":

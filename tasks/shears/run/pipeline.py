@@ -19,6 +19,7 @@ from shears.config import PipelineConfig
 from shears.errors import GateFailure, RecordError, ShearsError, StoreError
 from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SparsityRecord
 from shears.run import lifecycle
+from shears.run.claim import Claim, this_process
 from shears.run.context import RunContext
 from shears.run.steps import STEPS
 from shears.store import LocalStore, Store
@@ -70,47 +71,72 @@ def run_pipeline(
     cfg: PipelineConfig,
     run_id: str,
     on_step: Callable[[str, str], None] | None = None,
+    *,
+    force_claim: bool = False,
     signing_key: SigningKey | None = None,
 ) -> RunOutcome:
     """Run every step; returns the outcome (passed, or a recorded gate failure); raises other ShearsErrors.
 
-    Every failure but a store failure is recorded under rejected/<run_id>/ naming the step it happened in,
-    as in Airflow. With `signing_key`, the published (or rejected) folder is signed. When an OpenLineage
-    transport is configured, every step emits START and COMPLETE/FAIL events (shears.release.lineage).
+    The run id is claimed first (one writer per run id; `force_claim` takes over a stale claim) and the
+    claim is released at the end, whatever happened. Every failure but a store failure is recorded under
+    rejected/<run_id>/ naming the step it happened in, as in Airflow. With `signing_key`, the published (or
+    rejected) folder is signed. When an OpenLineage transport is configured, every step emits START and
+    COMPLETE/FAIL events (shears.release.lineage).
     """
     layout = L.RunLayout(run_id)
     with tempfile.TemporaryDirectory(prefix="shears-work-") as tmp:
         work: Store = store if isinstance(store, LocalStore) else LocalStore(Path(tmp))
-        lifecycle.begin(store, layout, work)
-        ctx = make_context(store, run_id, cfg, work, signing_key=lambda: signing_key)
-        outcome = RunOutcome(run_id, store.uri, False)
-        notify = _with_lineage(ctx, on_step or (lambda name, state: None))
-        current = STEPS[0].name
+        claim = lifecycle.begin(store, layout, cfg, this_process(), work=work, force_claim=force_claim)
+        claim.start_heartbeat()
         try:
-            for step in STEPS:
-                current = step.name
-                notify(current, "start")
-                outcome.results[current] = step.run(ctx)
-                if current in ("evaluate", "gate"):
-                    _collect(ctx, outcome, current)
-                notify(current, "done")
-            outcome.passed = True
-            return outcome
-        except GateFailure as exc:
-            notify(current, "failed")
-            outcome.error = exc
-            if current == "gate":
-                outcome.gates = _rejected_gates(store, layout)
-            _record(store, layout, current, exc, work)
-            return outcome
-        except ShearsError as exc:
-            notify(current, "failed")
-            # When the store itself just failed (after its bounded retries), a second round of retries to
-            # write failure.json would double the wait and most likely fail the same way: staging is kept,
-            # and a rerun of the same run id starts clean (lifecycle.begin). Broken records are recorded.
-            if not isinstance(exc, StoreError) or isinstance(exc, RecordError):
-                _record(store, layout, current, exc, work)
+            outcome = _run_steps(store, cfg, layout, work, claim, on_step, signing_key)
+        except StoreError as exc:
+            claim.stop_heartbeat()
+            if isinstance(exc, RecordError):
+                claim.release()
+            else:  # the store is failing: releasing would only add another round of bounded retries
+                log.warning("run %s: the claim on its id stays; rerun with --force-claim", run_id)
             raise
+        except BaseException:
+            claim.release()
+            raise
+        claim.release()
+        return outcome
+
+
+def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Store, claim: Claim,
+               on_step: Callable[[str, str], None] | None, signing_key: SigningKey | None = None) -> RunOutcome:
+    ctx = make_context(store, layout.run_id, cfg, work, signing_key=lambda: signing_key)
+    ctx.written.append(L.CLAIM_REC)
+    outcome = RunOutcome(layout.run_id, store.uri, False)
+    notify = _with_lineage(ctx, on_step or (lambda name, state: None))
+    current = STEPS[0].name
+    try:
+        for step in STEPS:
+            current = step.name
+            claim.check()  # another run took this run id over: stop before writing anything more
+            notify(current, "start")
+            outcome.results[current] = step.run(ctx)
+            if current in ("evaluate", "gate"):
+                _collect(ctx, outcome, current)
+            notify(current, "done")
+        outcome.passed = True
+        return outcome
+    except GateFailure as exc:
+        notify(current, "failed")
+        outcome.error = exc
+        if current == "gate":
+            outcome.gates = _rejected_gates(store, layout)
+        _record(store, layout, current, exc, work)
+        return outcome
+    except ShearsError as exc:
+        notify(current, "failed")
+        # When the store itself just failed (after its bounded retries), a second round of retries to
+        # write failure.json would double the wait and most likely fail the same way: staging is kept,
+        # and a rerun of the same run id starts clean (lifecycle.begin). Broken records are recorded.
+        if not isinstance(exc, StoreError) or isinstance(exc, RecordError):
+            _record(store, layout, current, exc, work)
+        raise
 
 
 def _with_lineage(ctx: RunContext, notify: Callable[[str, str], None]) -> Callable[[str, str], None]:

@@ -7,6 +7,7 @@ the signature. The TensorFlow steps stage one MachineRecord each (steps._timed);
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shears.errors import ConfigError, RecordError
@@ -26,13 +27,16 @@ def check_signing(ctx: RunContext) -> None:
         raise ConfigError(f"signing.required is set but no signing key was given ({KEY_SOURCES})")
 
 
-def staged_machines(ctx: RunContext) -> list[MachineInfo]:
-    """The machines the TensorFlow steps ran on, one entry per distinct machine, naming its steps in order."""
-    prefix = ctx.layout.staging(L.MACHINE_DIR) + "/"
+def staged_machines(ctx: RunContext, steps: Iterable[str]) -> list[MachineInfo]:
+    """The machines this attempt's TensorFlow `steps` ran on, one entry per distinct machine, naming its steps
+    in the order they ran (read by step name, never from a listing: like the published files)."""
     found = []
-    for key in ctx.work.list(prefix):
+    for step in steps:
+        name = L.machine(step)
+        if not ctx.has(name):
+            continue  # not a TensorFlow step
         try:
-            found.append(MachineRecord.from_bytes(ctx.work.get(key), key))
+            found.append(ctx.get_record(MachineRecord, name))
         except RecordError:
             continue
     found.sort(key=lambda rec: rec.at)  # the order the steps ran in (they may have run on different workers)
@@ -53,10 +57,13 @@ class Provenance:
     card: ModelCardRecord
 
 
-def add_provenance(ctx: RunContext, files: dict[str, bytes], records: RunRecords) -> Provenance:
-    """Write model_card.json/.md into `files` (and staging), and say what the manifest must record."""
+def add_provenance(ctx: RunContext, files: dict[str, bytes], records: RunRecords, steps: Iterable[str]) -> Provenance:
+    """Write model_card.json/.md into `files` (and staging), and say what the manifest must record.
+
+    `steps`: the steps this attempt recorded (their TensorFlow steps' machine records are merged).
+    """
     key = ctx.signer()
-    machines = staged_machines(ctx)
+    machines = staged_machines(ctx, steps)
     baseline = None
     if L.BASELINE_REC in files:
         try:

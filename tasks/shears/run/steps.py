@@ -37,10 +37,16 @@ from shears.store import read_uri
 
 @contextmanager
 def _timed(ctx: RunContext, step: str, machine: bool = False) -> Iterator[None]:
-    """Time the step; a TensorFlow step (`machine`) also records the machine it ran on (manifest, model card)."""
+    """Time a step and record the files it wrote: publish takes exactly those (never a directory listing).
+
+    A TensorFlow step (`machine`) also records the machine it ran on (manifest, model card).
+    """
     t0 = time.perf_counter()
+    first = len(ctx.written)
     yield
-    ctx.put_record(TimingRecord(step=step, seconds=round(time.perf_counter() - t0, 3)), L.timing(step))
+    outputs = sorted(set(ctx.written[first:]))
+    ctx.put_record(TimingRecord(step=step, seconds=round(time.perf_counter() - t0, 3), outputs=outputs),
+                   L.timing(step))
     if machine:
         from shears.keras.machine import collect_machine
 
@@ -49,15 +55,33 @@ def _timed(ctx: RunContext, step: str, machine: bool = False) -> Iterator[None]:
 
 
 def step_validate(ctx: RunContext) -> dict[str, Any]:
-    """Read and validate the data; on failure raise DataError (nothing is trained)."""
+    """Check everything that can be checked before training: the config's builder, the champion, the data.
+
+    A broken champion pointer (or its manifest) fails here, not after the whole training; a builder module
+    outside the allow-list is refused before it is imported; bad data raises DataError (nothing is trained).
+    """
     from shears.errors import DataError
+    from shears.keras.allowlist import check_builder
+    from shears.release.champion import read_champion, read_champion_manifest
     from shears.stages.checks import validate_data
-    from shears.stages.data import load_digits_default, num_classes_of, parse_dataset, split, splits_to_npz
+    from shears.stages.data import (
+        load_digits_default,
+        num_classes_of,
+        parse_dataset,
+        scale_integer_images,
+        split,
+        splits_to_npz,
+    )
     from shears.stages.schedule import derive_schedule
 
     with _timed(ctx, "validate"):
         provenance.check_signing(ctx)  # signing.required without a key: stop before anything trains
         ctx.put(L.CONFIG, ctx.cfg.to_bytes())
+        if ctx.cfg.model.builder and not ctx.cfg.model.pretrained:
+            check_builder(ctx.cfg.model.builder)
+        champion = read_champion(ctx.store)  # RecordError (exit 1) for a broken pointer
+        if champion is not None:
+            read_champion_manifest(ctx.store, champion)
         uri = ctx.cfg.data.uri
         if uri is None:
             raw = load_digits_default()
@@ -67,6 +91,11 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         key = ctx.put_record(report)
         if not report.success:
             raise DataError(report.summary())
+        if ctx.cfg.data.scale_integer_images:
+            raw, scaling = scale_integer_images(raw)
+            if scaling is not None:  # recorded: the deployed model expects inputs scaled the same way
+                report = report.model_copy(update={"input_scale": scaling.scale, "input_dtype": scaling.dtype})
+                ctx.put_record(report)
         try:
             classes = num_classes_of(raw, ctx.cfg.validation.num_classes)
             splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes)
@@ -83,6 +112,7 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         "test_rows": len(splits.x_test),
         "checks": len(report.checks),
         "prune_end_step": schedule.end_step,
+        "input_scale": report.input_scale,
     }
 
 
@@ -161,6 +191,8 @@ def step_convert(ctx: RunContext) -> dict[str, Any]:
 
 def step_evaluate(ctx: RunContext) -> dict[str, Any]:
     """Sizes and accuracy of every artifact (metrics.json) and TFLite latency (latency.json)."""
+    import numpy as np
+
     from shears.keras.modelio import model_from_bytes
     from shears.keras.training import keras_accuracy
     from shears.stages.data import splits_from_npz
@@ -186,7 +218,10 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             acc = tflite_accuracy(data, s.x_test, s.y_test)
             rows.append(measure(f"tflite_{variant}", file, "tflite", data, acc, note))
             latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, s.x_test[0], runs), 4)
-        metrics = MetricsRecord(deployable=f"tflite_{ctx.cfg.convert.deployable}", artifacts=rows)
+        counts = np.bincount(s.y_test.astype(np.int64))
+        majority = round(float(counts.max() / counts.sum()), 6) if counts.size else None
+        metrics = MetricsRecord(deployable=f"tflite_{ctx.cfg.convert.deployable}", artifacts=rows,
+                                test_majority_rate=majority)
         ctx.put_record(metrics)
         ctx.put_record(LatencyRecord(unit="ms", batch=1, median_of=runs, latency=latency))
     return {"metrics": ctx.layout.staging(L.METRICS), "deployable": metrics.deployable}
@@ -210,7 +245,8 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
             dep = read_champion_manifest(ctx.store, champion).deployable
             if dep is not None:
                 ref = ChampionRef(champion.run_id, dep.accuracy, dep.gzip_bytes)
-        results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, ctx.cfg.gates, sparsity, ref)
+        results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, ctx.cfg.gates, sparsity, ref,
+                                 majority_rate=metrics.test_majority_rate)
         record = GatesRecord(
             passed=all(r.passed for r in results),
             summary=failed_summary(results),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shears.config import ModelConfig
-from shears.errors import ConfigError
+from shears.errors import ConfigError, first_line
 from shears.keras.builders import DEFAULT_BUILDERS, resolve_builder
 from shears.keras.tfcompat import keras, set_seed
 from shears.keras.training import compile_for_classification, keras_accuracy
@@ -22,14 +22,26 @@ class BaselineResult:
 
 
 def check_model_fits(model: keras.Model, data: Splits) -> None:
-    """A pre-trained model must accept the data's features and emit one score per class."""
+    """The model must accept the data's features and emit one score per class — checked on one real sample
+    before any training, so a shape mismatch is a one-line ConfigError, not a traceback minutes later."""
     in_shape = tuple(model.input_shape[1:])
     data_shape = data.input_shape
     if tuple(d for d in in_shape) != data_shape:
         raise ConfigError(f"model input shape {in_shape} does not match data feature shape {data_shape}")
     out = model.output_shape[-1]
+    if out == 1:
+        raise ConfigError(f"model has a single output: Shears prunes classifiers with one output per class "
+                          f"({data.num_classes} here); a 1-output (regression or sigmoid) model is refused")
     if out != data.num_classes:
         raise ConfigError(f"model has {out} outputs but the data has {data.num_classes} classes")
+    try:
+        scores = model(data.x_train[:1], training=False)
+    except Exception as exc:  # TF raises many types for shape problems
+        raise ConfigError(f"model cannot run on one sample of shape {data_shape}: {type(exc).__name__}: "
+                          f"{first_line(exc)}") from None
+    if tuple(scores.shape) != (1, data.num_classes):
+        raise ConfigError(f"model gives outputs of shape {tuple(scores.shape)} for one sample; expected "
+                          f"(1, {data.num_classes})")
 
 
 def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
@@ -38,7 +50,11 @@ def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
     builder = resolve_builder(spec)
     keras.backend.clear_session()  # auto-generated layer names end up in the files: keep them stable
     set_seed(cfg.seed)
-    model = builder(data.input_shape, data.num_classes)
+    try:
+        model = builder(data.input_shape, data.num_classes)
+    except (ValueError, TypeError) as exc:  # e.g. a 3x3 convolution over 2x2 images
+        raise ConfigError(f"model.builder '{spec}' cannot build a model for inputs of shape {data.input_shape}: "
+                          f"{first_line(exc)}") from None
     if not isinstance(model, keras.Model):
         raise ConfigError(f"model.builder '{spec}' returned {type(model).__name__}, not a tf.keras Model")
     check_model_fits(model, data)

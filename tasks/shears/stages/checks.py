@@ -46,6 +46,12 @@ def _row_table(raw: RawDataset) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _split_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per split the source brought (train, and test when it has its own): how many classes it holds."""
+    per_split = rows.dropna(subset=["label"]).groupby("split")["label"].nunique()
+    return pd.DataFrame({"split": per_split.index, "classes": per_split.to_numpy()})
+
+
 def _class_table(rows: pd.DataFrame) -> pd.DataFrame:
     counts = rows.loc[rows["split"] == "train", "label"].dropna().value_counts().sort_index()
     smallest = max(int(counts.min()), 1) if len(counts) else 1
@@ -99,7 +105,11 @@ def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int) -> d
         ("class balance", ge.ExpectColumnValuesToBeBetween(column="ratio", max_value=cfg.max_class_imbalance)),
         ("every class present", ge.ExpectTableRowCountToBeBetween(min_value=num_classes)),
     ]
-    return {"rows": rows, "classes": classes}
+    splits: list[tuple[str, Any]] = [
+        # one class = nothing to learn: such a model scores 100 % and would become champion
+        ("at least two classes per split", ge.ExpectColumnValuesToBeBetween(column="classes", min_value=2)),
+    ]
+    return {"rows": rows, "classes": classes, "splits": splits}
 
 
 def _observed(result: dict[str, Any], column: str | None) -> Any:
@@ -112,6 +122,8 @@ def _observed(result: dict[str, Any], column: str | None) -> Any:
     sample = ["NaN" if isinstance(v, float) and v != v else v for v in sample]
     if column == "count" and sample:
         return f"{count} class(es) with counts {sample}"
+    if column == "classes" and sample:
+        return f"{count} split(s) with {sample} class(es)"
     return f"{count} of {result.get('element_count')} rows violate; e.g. {sample}"
 
 
@@ -136,7 +148,7 @@ def validate_data(raw: RawDataset, cfg: ValidationConfig) -> ValidationRecord:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     num_classes = num_classes_of(raw, cfg.num_classes)
     rows = _row_table(raw)
-    tables = {"rows": rows, "classes": _class_table(rows)}
+    tables = {"rows": rows, "classes": _class_table(rows), "splits": _split_table(rows)}
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = ctx.data_sources.add_pandas("shears")

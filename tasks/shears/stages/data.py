@@ -161,6 +161,51 @@ def num_classes_of(raw: RawDataset, configured: int | None) -> int:
     return len(np.unique(finite))
 
 
+@dataclass(frozen=True)
+class Scaling:
+    """How integer images were brought to [0, 1]: divided by `divisor` (the top of their 8- or 16-bit range)."""
+
+    dtype: str
+    divisor: float
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / self.divisor
+
+
+def scale_integer_images(raw: RawDataset) -> tuple[RawDataset, Scaling | None]:
+    """Integer-typed images as float32 in [0, 1] (a new dataset), and how; other data is returned as is.
+
+    uint8/uint16 are divided by their dtype's maximum; wider integer types holding 8- or 16-bit values
+    (e.g. int64 arrays built from Python lists of 0..255) by 255 or 65535. Negative values, or values
+    beyond 16 bits, cannot be pixel intensities: a DataError names them. Training on 0..255 inputs is
+    what costs accuracy silently (0.567 vs 0.725 on the same data in [0, 1]).
+    """
+    if raw.kind != "image" or not np.issubdtype(raw.x.dtype, np.integer):
+        return raw, None
+    arrays = [a for a in (raw.x, raw.x_test) if a is not None]
+    lo = min(int(a.min()) for a in arrays if a.size)
+    hi = max(int(a.max()) for a in arrays if a.size)
+    if lo < 0:
+        raise DataError(f"integer images hold negative values (min {lo}); pixel intensities are >= 0 "
+                        "(set data.scale_integer_images: false to use them as they are)")
+    if raw.x.dtype == np.uint8 or hi <= 255:
+        divisor = 255.0
+    elif raw.x.dtype == np.uint16 or hi <= 65535:
+        divisor = 65535.0
+    else:
+        raise DataError(f"integer images hold values up to {hi}, beyond 16 bits; scale them to [0, 1] first "
+                        "(or set data.scale_integer_images: false)")
+
+    def scaled(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else (a.astype(np.float32) / np.float32(divisor))
+
+    x = scaled(raw.x)
+    assert x is not None
+    out = RawDataset(raw.name, x, raw.y, scaled(raw.x_test), raw.y_test, raw.feature_names, raw.sha256)
+    return out, Scaling(str(raw.x.dtype), divisor)
+
+
 def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int) -> Splits:
     """Use the source's own test split, else a seeded stratified split. Run only after validation."""
     from sklearn.model_selection import train_test_split
@@ -172,6 +217,11 @@ def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int) ->
         x_te, y_te = raw.x_test.astype(np.float32), raw.y_test.astype(np.int64)
     else:
         x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    for name, labels in (("training", y_tr), ("test", y_te)):
+        present = len(np.unique(labels))
+        if present < 2:
+            raise DataError(f"the {name} split holds {present} class(es); a classifier needs at least two in "
+                            "both the training and the test split")
     return Splits(x_tr, y_tr, x_te, y_te, num_classes, raw.kind)
 
 

@@ -43,6 +43,8 @@ def evaluate_gates(
     cfg: GateConfig,
     strip: SparsityRecord | None = None,
     champion: ChampionRef | None = None,
+    *,
+    majority_rate: float | None = None,
 ) -> list[GateRecord]:
     """All configured gates; a gate whose threshold is None is skipped (not silently passed)."""
     out: list[GateRecord] = []
@@ -54,6 +56,14 @@ def evaluate_gates(
         out.append(
             _gate("min_accuracy", cfg.min_accuracy, acc, acc >= cfg.min_accuracy,
                   f"{deployable.name} accuracy {acc:.4f} vs minimum {cfg.min_accuracy:.4f}", None)
+        )
+    if cfg.min_skill_margin_pp is not None and majority_rate is not None:
+        margin = round((acc - majority_rate) * 100, 4)
+        out.append(
+            _gate("min_skill_margin_pp", cfg.min_skill_margin_pp, margin, margin >= cfg.min_skill_margin_pp,
+                  f"{deployable.name} accuracy {acc:.4f} vs always answering the most frequent test class "
+                  f"{majority_rate:.4f} = {margin:+.2f} pp vs minimum +{cfg.min_skill_margin_pp:.2f} pp",
+                  "majority class")
         )
     if cfg.max_gzip_bytes is not None:
         out.append(

@@ -1,6 +1,7 @@
 """Every key Shears reads or writes in a store is built or parsed here, nowhere else.
 
 Store layout (a local directory or s3://bucket/prefix):
+    claims/<run_id>.json    the one writer of a run id while it runs (If-None-Match create, heartbeat)
     staging/<run_id>/...    intermediate outputs of the steps (models, splits, records)
     runs/<run_id>/...       a published run; manifest.json is written last and marks it complete
     rejected/<run_id>/...   why a run was not published (records only, never model files)
@@ -53,7 +54,8 @@ SIGNATURE = "model.sig"
 MACHINE_DIR = "machine"  # staging only: the machine each TensorFlow step ran on (merged into the manifest)
 
 # Records that say why a run was rejected; model files never go to rejected/.
-REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT, MODEL_CARD_JSON, MODEL_CARD_MD)
+REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT, "claim.json", MODEL_CARD_JSON,
+                  MODEL_CARD_MD)
 # Small staged records a failure keeps under rejected/<id>/ next to failure.json.
 FAILURE_KEEPS = (CONFIG, VALIDATION, METRICS, SPARSITY, GATES)
 # Staging-only files: never published.
@@ -163,6 +165,15 @@ TREND_REPORT = f"{REPORTS_DIR}/trend.html"
 
 def run_report_key(run_id: str) -> str:
     return f"{REPORTS_DIR}/runs/{check_run_id(run_id)}.html"
+
+
+CLAIM_REC = "claim.json"  # the claim as taken at the start of the run, published with it
+CLAIMS_DIR = "claims"
+
+
+def claim_key(run_id: str) -> str:
+    """claims/<run_id>.json: who currently writes this run id (created with If-None-Match)."""
+    return f"{CLAIMS_DIR}/{check_run_id(run_id)}.json"
 
 
 CHAMPION = "champion.json"

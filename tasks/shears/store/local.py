@@ -7,7 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from shears.errors import StoreError
+from shears.errors import ConfigError, StoreError
+from shears.store import layout as L
 from shears.store.base import ObjectInfo, PreconditionFailed, check_key, sha256_hex
 
 
@@ -27,10 +28,27 @@ class LocalStore:
         self.root = Path(root).resolve()
         self.uri = str(self.root)
 
+    def check_writable(self) -> None:
+        """A ConfigError (exit 2) now, not a traceback later, when the root is a file or cannot be written."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"store {self.root} is a file, not a directory")
+        try:  # the real test (permissions, read-only or special file systems): create the root and a file in it
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"store {self.root} cannot be written: {exc.strerror or type(exc).__name__}") from None
+
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
+        try:
+            self._put(key, data)
+        except OSError as exc:
+            raise StoreError(f"cannot write {key} in store {self.uri}: {exc.strerror or type(exc).__name__}") from None
+
+    def _put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -73,6 +91,7 @@ class LocalStore:
             shutil.rmtree(base)
         elif base.is_file():
             base.unlink()
+            (base.parent / f".{base.name}.lock").unlink(missing_ok=True)  # its put_if lock, if any
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -94,8 +113,9 @@ class LocalStore:
                 raise PreconditionFailed(f"{key} already exists in {self.uri}")
             if if_match is not None and (current is None or current.etag != if_match):
                 raise PreconditionFailed(f"{key} changed in {self.uri} since it was read")
-            if current is not None:
-                # keep the history the way a versioned bucket would
+            if current is not None and not key.startswith(L.CLAIMS_DIR + "/"):
+                # keep the history the way a versioned bucket would (not for claims: their heartbeats
+                # rewrite them every few seconds and nobody reads their past)
                 n = len(self.versions(key))
                 hist = path.parent / f".{path.name}.versions" / f"{n:06d}"
                 hist.parent.mkdir(parents=True, exist_ok=True)
