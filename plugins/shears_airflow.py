@@ -17,6 +17,9 @@ Environment (read at run time by tasks, at parse time only for the data asset's 
                         with `shears data push`)
     SHEARS_CONFIG       pipeline YAML used when a run has no `config` param (default: embedded defaults)
     SHEARS_AWS_CONN_ID  Airflow connection for s3:// stores and data (default: aws_default)
+    SHEARS_SIGNING_CONN_ID  Airflow connection holding the private signing key (default: shears_signing;
+                        the PEM in its password, an optional passphrase in extra.passphrase; from the
+                        metadata DB, AIRFLOW_CONN_* or any secrets backend). Missing: runs are unsigned.
     SHEARS_TF_QUEUE     (parse time, optional) worker queue for the TensorFlow tasks
     SHEARS_TF_POOL      (parse time, optional) pool for the TensorFlow tasks, e.g. to cap concurrent trainings
 """
@@ -39,6 +42,7 @@ from shears.store.datauri import default_data_uri as data_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from shears.release.signing import SigningKey
     from shears.run.context import RunContext
     from shears.store import Store
     from shears.store.layout import RunLayout
@@ -54,6 +58,7 @@ ENV_CONFIG = "SHEARS_CONFIG"
 ENV_AWS_CONN = "SHEARS_AWS_CONN_ID"
 ENV_TF_QUEUE = "SHEARS_TF_QUEUE"
 ENV_TF_POOL = "SHEARS_TF_POOL"
+ENV_SIGNING_CONN = "SHEARS_SIGNING_CONN_ID"
 
 # Parameter patterns (JSON-schema regexes, checked by Airflow when a run is triggered).
 CONFIG_PATTERN = r"^/\S.*\.ya?ml$"
@@ -121,6 +126,33 @@ def s3_client() -> Any:
     except ImportError:
         config = None
     return S3Hook(aws_conn_id=aws_conn_id(), config=config).get_conn()
+
+
+def signing_conn_id() -> str:
+    return os.environ.get(ENV_SIGNING_CONN) or "shears_signing"
+
+
+def signing_key() -> SigningKey | None:
+    """The private signing key from the Airflow connection $SHEARS_SIGNING_CONN_ID, or None if there is none.
+
+    The PEM is the connection's password (Airflow masks it in task logs), an optional passphrase is
+    extra.passphrase. The key object goes straight to the library; nothing here logs or stores it.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from shears.errors import ConfigError
+    from shears.release.signing import SigningKey
+
+    conn_id = signing_conn_id()
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+    if not conn.password:
+        raise ConfigError(f"Airflow connection {conn_id} has no private key (PEM) in its password field")
+    passphrase = conn.extra_dejson.get("passphrase")
+    return SigningKey.from_pem(conn.password.encode(), passphrase.encode() if passphrase else None,
+                               where=f"signing key in Airflow connection {conn_id}")
 
 
 def open_run_store(uri: str | None = None) -> Store:
@@ -240,7 +272,7 @@ def start_run(context: Context | None = None) -> tuple[RunContext, dict[str, Any
     log.info("shears run %s: store=%s config=%s data=%s (%s)", layout.run_id, store.uri,
              config_path or "embedded defaults", cfg.data.uri or "embedded digits", source)
     info = {"run_id": layout.run_id, "store": store.uri, "config": config_path, "data_source": source}
-    return make_context(store, layout.run_id, cfg, s3_client=s3_client), info
+    return make_context(store, layout.run_id, cfg, s3_client=s3_client, signing_key=signing_key), info
 
 
 def run_context(context: Context | None = None) -> RunContext:
@@ -253,7 +285,7 @@ def run_context(context: Context | None = None) -> RunContext:
     layout = run_layout(ctx["run_id"])
     store = open_run_store()
     cfg = PipelineConfig.model_validate_json(store.get(layout.staging(L.CONFIG)))
-    return make_context(store, layout.run_id, cfg, s3_client=s3_client)
+    return make_context(store, layout.run_id, cfg, s3_client=s3_client, signing_key=signing_key)
 
 
 def holder(context: Context) -> Any:
@@ -269,29 +301,54 @@ def run_step(name: str, context: Context | None = None, *, item: Any = None) -> 
 
     The run's claim (one writer per run id) is taken by validate, refreshed by every later task while it
     runs (a heartbeat thread), and dropped when publish succeeds or the run fails for good
-    (on_task_failure).
+    (on_task_failure). Whether the step succeeds or fails, its lineage (the data, the champion, what it
+    published) is then reported to the OpenLineage provider for this task run (emit_lineage).
     """
     from shears.run import lifecycle
     from shears.run.steps import step
 
     ctx = _current(context)
-    with shears_errors():
-        if name == "validate":
-            run, info = start_run(ctx)
-        else:
-            run, info = run_context(ctx), {}
-        claim = lifecycle.resume(run.store, run.layout, run.cfg, holder(ctx))
-        claim.start_heartbeat()
-        try:
-            this = step(name)
-            result = this.run(run, item) if this.expands is not None else this.run(run)
-            if info:
-                result = {**result, **info}
-        finally:
-            claim.stop_heartbeat()
-        if name == "publish":
-            lifecycle.end(run.store, run.layout, holder(ctx))
-        return result
+    run: RunContext | None = None
+    try:
+        with shears_errors():
+            if name == "validate":
+                run, info = start_run(ctx)
+            else:
+                run, info = run_context(ctx), {}
+            claim = lifecycle.resume(run.store, run.layout, run.cfg, holder(ctx))
+            claim.start_heartbeat()
+            try:
+                this = step(name)
+                result = this.run(run, item) if this.expands is not None else this.run(run)
+                if info:
+                    result = {**result, **info}
+            finally:
+                claim.stop_heartbeat()
+            if name == "publish":
+                lifecycle.end(run.store, run.layout, holder(ctx))
+            return result
+    finally:
+        if run is not None:
+            emit_lineage(run, name)
+
+
+def emit_lineage(run: RunContext, name: str) -> None:
+    """Attribute the step's datasets (shears.release.lineage) to the running task through the OpenLineage
+    provider's public API (`emit_dataset_lineage`: a RUNNING event with the task's run id, sent to the
+    provider's transport). Does nothing when OpenLineage is not configured; never raises."""
+    try:
+        from airflow.providers.openlineage.api import emit_dataset_lineage, is_openlineage_active
+    except ImportError:  # the provider is not installed
+        return
+    try:
+        if not is_openlineage_active():
+            return
+        from shears.release.lineage import step_lineage
+
+        lineage = step_lineage(run.store, run.layout, run.cfg.data.uri, name, run.work)
+        emit_dataset_lineage(inputs=list(lineage.inputs), outputs=list(lineage.outputs))
+    except Exception:
+        log.warning("shears: could not report the lineage of %s", name, exc_info=True)
 
 
 # --------------------------------------------------------------------------- failure callback

@@ -210,6 +210,19 @@ class ClaimConfig(_Frozen):
         return self
 
 
+class SigningConfig(_Frozen):
+    """Signing policy. Keys are never part of the config (it is recorded in every run): the private key comes
+    from `shears run --signing-key` / $SHEARS_SIGNING_KEY or, in Airflow, a connection (README)."""
+
+    required: bool = Field(False, description="runs must be signed: a run without a key stops at validate, "
+                                              "and `shears audit --config` fails unsigned runs")
+    trusted_keys: tuple[str, ...] = Field((), description="public key PEM files `shears audit --config` trusts")
+
+
+class CardConfig(_Frozen):
+    intended_use: str | None = Field(None, max_length=4000, description="the model card's intended-use text")
+
+
 class PipelineConfig(_Frozen):
     """The whole config of a run; a run stores it as config.json (the `schema` key names its version)."""
 
@@ -226,6 +239,8 @@ class PipelineConfig(_Frozen):
     recipe: RecipeConfig = RecipeConfig()
     search: SearchConfig = SearchConfig()
     claim: ClaimConfig = ClaimConfig()
+    signing: SigningConfig = SigningConfig()
+    card: CardConfig = CardConfig()
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

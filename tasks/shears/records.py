@@ -448,6 +448,53 @@ class DeployableRef(_Model):
     raw_bytes: int
 
 
+class MachineInfo(_Model):
+    """The machine a TensorFlow step ran on: what decides the last digits of sizes and accuracies.
+
+    With op determinism on, the same commit, data, config and seeds still give slightly different
+    figures on CPUs whose kernels differ (ISA, oneDNN on/off, thread counts), so figures are
+    reproducible per machine, and these fields say which machine. Collected by shears.keras.machine.
+    """
+
+    cpu_model: str
+    arch: str
+    # The ISA extensions TensorFlow's CPU feature guard checks (SSE…AVX-512, AMX, FMA) that this CPU has,
+    # in TensorFlow's spelling (e.g. "AVX2", "AVX512F", "FMA").
+    isa: list[str]
+    onednn: bool  # oneDNN custom operations on (TensorFlow's own answer at run time)
+    onednn_env: str | None  # TF_ENABLE_ONEDNN_OPTS as set (None: unset, TensorFlow's default applies)
+    intra_op_threads: int  # 0: TensorFlow picks (all available cores)
+    inter_op_threads: int
+    cpus_available: int
+    thread_env: dict[str, str] = Field(default_factory=dict)  # OMP_NUM_THREADS, TF_NUM_*_THREADS when set
+    steps: list[str] = Field(default_factory=list)  # the steps that ran on it (filled in the manifest)
+
+    def same_machine(self, other: MachineInfo) -> bool:
+        return self.model_dump(exclude={"steps"}) == other.model_dump(exclude={"steps"})
+
+
+class MachineRecord(Record):
+    """staging/<id>/machine/<step>.json: the machine one TensorFlow step ran on (merged into the manifest)."""
+
+    SCHEMA: ClassVar[str] = "shears.machine/v1"
+    schema_: Literal["shears.machine/v1"] = Field("shears.machine/v1", alias="schema")
+    step: str
+    at: str  # when the step finished (UTC, ISO 8601): orders the steps across workers
+    machine: MachineInfo
+
+
+class SignatureRef(_Model):
+    """The manifest's declaration that the run folder is signed: which file, which key, which format.
+
+    The signature covers every file of the folder, manifest.json included, so it cannot be listed in
+    the manifest's `files`; this declaration (signed with the rest) says it must be there.
+    """
+
+    file: str
+    key_id: str  # sha256 of the public key's PEM: model-signing's public-key hint
+    format: str = "model-signing/v1.0 sigstore bundle (DSSE, in-toto), elliptic-curve key"
+
+
 class ManifestRecord(Record):
     """What a run published, from what, by which code; written last (no manifest = incomplete)."""
 
@@ -467,6 +514,8 @@ class ManifestRecord(Record):
     gates_passed: bool
     deployable: DeployableRef | None
     champion_compared: str | None = None
+    machines: list[MachineInfo] = Field(default_factory=list)  # where the TensorFlow steps ran
+    signature: SignatureRef | None = None  # None: the run folder is not signed
 
 
 class ChampionRecord(Record):
@@ -516,9 +565,126 @@ class ClaimRecord(Record):
     reclaimed: int = 0  # times the same Airflow run took its own claim again (a cleared run)
 
 
+# --------------------------------------------------------------------------------------------- model card
+
+
+class CardData(_Model):
+    """What the model was trained and tested on (from validation.json and the config)."""
+
+    uri: str | None  # as configured; None: the bundled sklearn digits
+    name: str | None
+    sha256: str | None
+    rows: int | None
+    test_rows: int | None
+    num_classes: int | None
+    feature_shape: list[int] | None
+    validation_passed: bool | None
+    validation_checks: int
+    validation_failed: list[str] = Field(default_factory=list)  # "name (observed X; expected Y)"
+    # without a test split in the source: the seeded stratified split Shears made (else both None)
+    test_fraction: float | None = None
+    split_seed: int | None = None
+
+
+class CardBaseline(_Model):
+    source: Literal["trained", "pretrained"]
+    builder: str | None
+    pretrained: str | None
+    params: int | None
+    epochs: int | None  # None for a pre-trained model (not trained here)
+    batch_size: int | None
+    learning_rate: float | None
+    seed: int | None
+    accuracy: float | None
+
+
+class CardPruning(_Model):
+    schedule: ScheduleRecord | None
+    pruned_layers: list[str]
+    target_sparsity: float
+    tolerance: float
+    epochs: int
+    seed: int
+    accuracy_after_finetune: float | None
+    layers: list[LayerSparsityRecord]  # achieved sparsity per layer after strip
+    sparsity_passed: bool | None
+
+
+class CardConversion(_Model):
+    variants: list[str]
+    deployable: str
+    representative_samples: int
+
+
+class CardRecipe(_Model):
+    baseline: CardBaseline | None
+    pruning: CardPruning | None
+    conversion: CardConversion | None
+
+
+class CardArtifact(_Model):
+    name: str
+    file: str
+    kind: str
+    raw_bytes: int
+    gzip_bytes: int
+    accuracy: float
+    latency_ms: float | None = None
+    deployable: bool = False
+    note: str = ""
+
+
+class CardGates(_Model):
+    passed: bool
+    summary: str
+    gates: list[GateRecord]
+
+
+class CardChampion(_Model):
+    """The champion the gates compared against (None: there was none) and the champion gates' verdicts."""
+
+    run_id: str | None
+    gates: list[GateRecord] = Field(default_factory=list)
+
+
+class CardSignature(_Model):
+    status: Literal["signed", "unsigned"]
+    key_id: str | None = None
+    file: str | None = None
+    format: str | None = None
+
+
+class ModelCardRecord(Record):
+    """model_card.json: a one-page description of a run for reviewers, built only from the run's typed records.
+
+    model_card.md is rendered from exactly this record (shears.report.card). Both are listed in the
+    manifest and covered by the signature. Deterministic for a run's records (no timestamps: the manifest's
+    created_at dates the run), so a retried publish writes identical bytes. Schema changes bump the
+    version; fields are only added.
+    """
+
+    SCHEMA: ClassVar[str] = "shears.model_card/v1"
+    FILE: ClassVar[str] = "model_card.json"
+    schema_: Literal["shears.model_card/v1"] = Field("shears.model_card/v1", alias="schema")
+    run_id: RunId
+    status: RunStatus
+    intended_use: str | None
+    deployable: DeployableRef | None
+    data: CardData
+    recipe: CardRecipe
+    artifacts: list[CardArtifact]
+    gates: CardGates | None
+    champion: CardChampion
+    versions: dict[str, str]
+    git_commit: str | None
+    machines: list[MachineInfo]
+    signature: CardSignature
+
+
 # Every record a run folder can hold, by file name (readers that walk a run folder use this map).
 RUN_RECORDS: dict[str, type[Record]] = {
     m.FILE: m
     for m in (ValidationRecord, BaselineRecord, PruneRecord, SparsityRecord, MetricsRecord, LatencyRecord,
-              GatesRecord, FailureRecord, ManifestRecord, ClaimRecord, SensitivityRecord, SearchRecord)
+              GatesRecord, FailureRecord, ManifestRecord, ClaimRecord, SensitivityRecord, SearchRecord,
+              ModelCardRecord)
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shears.cli import data, report, run, store
+from shears.cli import data, provenance, report, run, store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prune, quantize, gate and publish Keras models.")
@@ -16,6 +16,7 @@ app.add_typer(data_app, name="data")
 run.register(app)
 store.register(app)
 report.register(app)
+provenance.register(app)
 data.register(data_app)
 
 

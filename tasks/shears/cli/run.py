@@ -70,6 +70,18 @@ def sparsity_table(sp: SparsityRecord) -> Table:
     return t
 
 
+def load_signing_key(path: Path | None) -> Any:
+    """The signing key from a file (passphrase from $SHEARS_SIGNING_KEY_PASSPHRASE), or None without a path."""
+    import os
+
+    if path is None:
+        return None
+    from shears.release.signing import SigningKey
+
+    passphrase = os.environ.get("SHEARS_SIGNING_KEY_PASSPHRASE")
+    return SigningKey.from_file(path, passphrase.encode() if passphrase else None)
+
+
 def run(
     config: Annotated[Path | None, typer.Option("--config", help="pipeline YAML")] = None,
     data: Annotated[str | None, typer.Option("--data", help="NPZ/CSV/Parquet path or s3:// URI")] = None,
@@ -83,6 +95,9 @@ def run(
     force_claim: Annotated[bool, typer.Option(
         "--force-claim", help="take over the run id's claim if its holder is dead or its heartbeat stale")] = False,
     jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="run the search's trials in N processes")] = 1,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", envvar="SHEARS_SIGNING_KEY",
+        help="EC private key (PEM) to sign the run folder with; passphrase in $SHEARS_SIGNING_KEY_PASSPHRASE")] = None,
 ) -> None:
     """Validate → baseline → search (sensitivity, trials) → select → evaluate → gate → publish."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -95,6 +110,7 @@ def run(
     try:
         rid = new_run_id() if run_id is None else check_run_id(run_id)
         cfg = load_config(config, {"data.uri": data, "data.label_column": label_column, "model.pretrained": model})
+        key = load_signing_key(signing_key)
         store = open_store(store_uri or out_dir)
         if isinstance(store, LocalStore):
             store.check_writable()
@@ -112,7 +128,8 @@ def run(
 
             if jobs > 1:
                 os.environ["SHEARS_SEARCH_JOBS"] = str(jobs)  # the search budgets its rounds for parallel trials
-            outcome = run_pipeline(store, cfg, rid, on_step=on_step, force_claim=force_claim, jobs=jobs)
+            outcome = run_pipeline(store, cfg, rid, on_step=on_step, force_claim=force_claim, jobs=jobs,
+                                   signing_key=key)
     except ShearsError as exc:
         raise fail(exc) from None
     if outcome.search and outcome.search.enabled:
@@ -127,6 +144,9 @@ def run(
     out.print(f"run {rid}: {'PASSED' if outcome.passed else 'REJECTED'} -> {where}", highlight=False)
     if outcome.metrics:
         out.print(f"report: {where}/report.html", highlight=False)
+        out.print(f"model card: {where}/model_card.md (shears show {outcome.store} {rid})", highlight=False)
+        if key is not None:
+            out.print(f"signed: {where}/model.sig (key id {key.key_id})", highlight=False)
     if outcome.error is not None:
         raise fail(outcome.error)
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import getpass
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from shears.cli.common import err, fail, line, out
-from shears.errors import ShearsError
+from shears.errors import ConfigError, ShearsError
 
 STORE_ARG = typer.Argument(help="artifact store: a directory or s3://bucket/prefix")
 
@@ -29,7 +30,8 @@ def _who() -> str:
 def _runs_table(report: Any) -> Table:
     champion = report.champion.run_id if report.champion else None
     t = Table(title=f"Runs in {report.store}")
-    for col in ("run", "area", "state", "status", "accuracy", "gzip bytes", "created", "objects", "champion"):
+    for col in ("run", "area", "state", "status", "accuracy", "gzip bytes", "created", "objects", "signature",
+                "champion"):
         t.add_column(col)
     for r in [*report.runs, *report.rejected]:
         dep = r.deployable
@@ -37,9 +39,34 @@ def _runs_table(report: Any) -> Table:
             r.run_id, r.area, r.state if not r.problems else f"{r.state} ({len(r.problems)} problem(s))",
             r.status or "-", f"{dep.accuracy:.4f}" if dep else "-",
             f"{dep.gzip_bytes:,}" if dep else "-", r.created_at or "-",
-            str(r.objects), "yes" if r.area == "runs" and r.run_id == champion else "",
+            str(r.objects), _signature_cell(r) if r.state == "complete" else "-",
+            "yes" if r.area == "runs" and r.run_id == champion else "",
         )
     return t
+
+
+def _signature_cell(r: Any) -> str:
+    from shears.release.signing import short_id
+
+    if r.signature == "unsigned":
+        return "unsigned"
+    return f"{r.signature} ({short_id(r.signed_by)})" if r.signed_by else r.signature
+
+
+def load_trust(trust: list[Path] | None, require: bool, config: Path | None) -> Any:
+    """Trusted keys from --trust flags and the config's signing.trusted_keys; required if either says so."""
+    from shears.config import load_config
+    from shears.release.signing import Trust, TrustedKey
+
+    paths: list[str | Path] = list(trust or [])
+    if config is not None:
+        cfg = load_config(config)
+        paths += [p if Path(p).is_absolute() else config.parent / p for p in cfg.signing.trusted_keys]
+        require = require or cfg.signing.required
+    keys = tuple(TrustedKey.from_file(p) for p in paths)
+    if require and not keys:
+        raise ConfigError("signatures are required but no trusted key was given (--trust or signing.trusted_keys)")
+    return Trust(keys=keys, required=require)
 
 
 def audit(
@@ -47,18 +74,26 @@ def audit(
     run: Annotated[str | None, typer.Option("--run", help="audit only this run (and the champion)")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="warnings (INCOMPLETE runs...) fail too")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    trust: Annotated[list[Path] | None, typer.Option(
+        "--trust", help="public key (PEM) whose signatures are trusted; repeat for key rotation")] = None,
+    require_signatures: Annotated[bool, typer.Option(
+        "--require-signatures", help="an unsigned run is a problem, not a warning")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="pipeline YAML whose signing.trusted_keys / signing.required apply too")] = None,
 ) -> None:
-    """Verify every run's sha256s and manifest, the champion pointer and its history.
+    """Verify every run's sha256s and manifest, its signature, the champion pointer and its history.
 
     Exits 0 when consistent, 1 with one line per problem otherwise. Runs without manifest.json (an
     interrupted upload) are reported as INCOMPLETE warnings: nothing can reference them, so they do not
-    fail the audit unless --strict.
+    fail the audit unless --strict. With --trust (or signing.trusted_keys), every published run's
+    signature is verified: changed files, an untrusted key or a forged bundle are problems; an unsigned
+    run is a warning, or a problem with --require-signatures (signing.required).
     """
     from shears.release.audit import audit_store
     from shears.store import open_store
 
     try:
-        report = audit_store(open_store(store_uri), run)
+        report = audit_store(open_store(store_uri), run, load_trust(trust, require_signatures, config))
     except ShearsError as exc:
         raise fail(exc) from None
     if as_json:
@@ -77,6 +112,7 @@ def audit(
         for e in report.history:
             line(out, f"  history {e.seq:>6}: {e.action} {e.run_id} by {e.by} at {e.at} "
                       f"(previous {e.previous or 'none'})")
+    line(err, report.signature_summary())
     for w in report.warnings:
         line(err, f"warning: {w}")
     for p in report.problems:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shears.errors import RecordError
 from shears.records import ChampionRecord, ClaimRecord
@@ -26,6 +26,9 @@ from shears.release.champion import History, read_champion, read_champion_histor
 from shears.release.verify import RunAudit, verify_run
 from shears.store import Store
 from shears.store import layout as L
+
+if TYPE_CHECKING:
+    from shears.release.signing import Trust
 
 
 def _short(digest: str) -> str:
@@ -42,6 +45,7 @@ class AuditReport:
     history: list[ChampionRecord]
     problems: list[str]
     warnings: list[str]
+    signatures_checked: bool = False  # trusted keys (or a signing requirement) were given
 
     @property
     def ok(self) -> bool:
@@ -60,8 +64,18 @@ class AuditReport:
             "history": [e.to_json() for e in self.history],
             "problems": self.problems,
             "warnings": self.warnings,
+            "signatures_checked": self.signatures_checked,
             "ok": self.ok,
         }
+
+    def signature_summary(self) -> str:
+        """One line: how many complete folders are verified / signed (unchecked) / unsigned / invalid."""
+        complete = [r for r in [*self.runs, *self.rejected] if r.state == "complete"]
+        states = ("verified", "signed", "unsigned", "invalid")
+        counts = {k: sum(1 for r in complete if r.signature == k) for k in states}
+        parts = [f"{n} {k}" for k, n in counts.items() if n]
+        how = "checked against trusted keys" if self.signatures_checked else "not checked (no --trust key)"
+        return f"signatures: {', '.join(parts) or 'no published runs'}; {how}"
 
 
 def _run_dict(r: RunAudit) -> dict[str, Any]:
@@ -154,8 +168,12 @@ def _claim_warnings(store: Store) -> list[str]:
     return out
 
 
-def audit_store(store: Store, run_id: str | None = None) -> AuditReport:
-    """Audit the whole store (or one run plus the champion pointer and history when `run_id` is given)."""
+def audit_store(store: Store, run_id: str | None = None, trust: Trust | None = None) -> AuditReport:
+    """Audit the whole store (or one run plus the champion pointer and history when `run_id` is given).
+
+    With `trust`, every complete folder's signature is checked against the trusted keys (the champion's
+    run included); see shears.release.verify.verify_run for what counts as a problem.
+    """
     if run_id is not None:
         L.check_run_id(run_id)
     run_names = L.group_run_keys(store.list(L.area_prefix("runs")), "runs")
@@ -171,12 +189,13 @@ def audit_store(store: Store, run_id: str | None = None) -> AuditReport:
     if run_id is not None and run_id not in run_names and run_id not in rej_names:
         problems.append(f"run {run_id}: not found under runs/ or rejected/ in {store.uri}")
 
-    runs = {rid: verify_run(store, "runs", rid, names) for rid, names in sorted(run_names.items())
+    runs = {rid: verify_run(store, "runs", rid, names, trust) for rid, names in sorted(run_names.items())
             if wanted is None or rid in wanted}
-    rejected = [verify_run(store, "rejected", rid, names) for rid, names in sorted(rej_names.items())
+    rejected = [verify_run(store, "rejected", rid, names, trust) for rid, names in sorted(rej_names.items())
                 if run_id is None or rid == run_id]
     for r in [*runs.values(), *rejected]:
         problems += r.problems
+        warnings += r.warnings
         if r.state == "incomplete":
             warnings.append(f"INCOMPLETE {r.prefix}/: {r.objects} object(s) but no {L.MANIFEST} "
                             "(interrupted upload; not published, cannot be champion)")
@@ -196,4 +215,5 @@ def audit_store(store: Store, run_id: str | None = None) -> AuditReport:
     return AuditReport(
         store=store.uri, runs=list(runs.values()), rejected=rejected, champion=pointer,
         champion_versions=versions, history=history.entries, problems=problems, warnings=warnings,
+        signatures_checked=trust is not None and trust.active,
     )

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shears.records import DatasetRef, DeployableRef, FileEntry, ManifestRecord, RunStatus
+from shears.records import DatasetRef, DeployableRef, FileEntry, MachineInfo, ManifestRecord, RunStatus, SignatureRef
 from shears.store import sha256_hex
 
 _PACKAGES = {
@@ -22,6 +22,7 @@ _PACKAGES = {
     "tfmot": "tensorflow-model-optimization",
     "great_expectations": "great-expectations",
     "ai_edge_litert": "ai-edge-litert",
+    "model_signing": "model-signing",
     "shears": "shears",
 }
 
@@ -68,6 +69,8 @@ def build_manifest(
     deployable: DeployableRef | None,
     champion_compared: str | None,
     commit: str | None,
+    machines: list[MachineInfo] | None = None,
+    signature: SignatureRef | None = None,
 ) -> ManifestRecord:
     return ManifestRecord(
         run_id=run_id,
@@ -82,4 +85,6 @@ def build_manifest(
         gates_passed=gates_passed,
         deployable=deployable,
         champion_compared=champion_compared,
+        machines=machines or [],
+        signature=signature,
     )

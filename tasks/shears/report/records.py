@@ -51,6 +51,7 @@ class RunRecords:
     timings: Mapping[str, float] | None = None
     champion_compared: str | None = None
     problems: tuple[str, ...] = ()  # records that were present but did not parse
+    model_card: str | None = None  # link to the run's model_card.md, relative to where the report is written
 
 
 @dataclass(frozen=True)

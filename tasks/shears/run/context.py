@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shears.config import PipelineConfig
 from shears.records import Record
 from shears.store import Store
 from shears.store import layout as L
+
+if TYPE_CHECKING:
+    from shears.release.signing import SigningKey
 
 R = TypeVar("R", bound=Record)
 
@@ -29,10 +32,20 @@ class RunContext:
     s3_client: Callable[[], Any] | None = None  # builds the client for s3:// inputs (the DAG's connection)
     # names written to staging through this context, in order: each step records its own (its outputs)
     written: list[str] = field(default_factory=list, compare=False, repr=False)
+    # loads the private signing key at the edge (a file in the CLI, a connection in the DAG); None: unsigned
+    signing_key: Callable[[], SigningKey | None] | None = None
+    _loaded: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def run_id(self) -> str:
         return self.layout.run_id
+
+    def signer(self) -> SigningKey | None:
+        """The signing key (loaded once per process), or None when runs are not signed."""
+        if "key" not in self._loaded:
+            self._loaded["key"] = self.signing_key() if self.signing_key is not None else None
+        key: SigningKey | None = self._loaded["key"]
+        return key
 
     def put(self, name: str, data: bytes) -> str:
         key = self.layout.staging(name)

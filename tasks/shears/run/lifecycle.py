@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from shears.config import PipelineConfig
@@ -31,6 +32,7 @@ from shears.records import (
     TimingRecord,
     ValidationRecord,
 )
+from shears.run import provenance
 from shears.run.claim import Claim, acquire
 from shears.run.context import RunContext
 from shears.store import PreconditionFailed, Store
@@ -181,7 +183,8 @@ def _release(ctx: RunContext, status: str, t0: float) -> tuple[dict[str, bytes],
         files, run_id=ctx.run_id, status=status, dataset=dataset, versions=versions(), git_commit=commit,
         timings=timings, champion_compared=champion_compared,
     )
-    files[L.REPORT] = build_run_report(records).encode()
+    prov = provenance.add_provenance(ctx, files, records, timings)  # model card into files; machines; signature
+    files[L.REPORT] = build_run_report(replace(records, model_card=L.MODEL_CARD_MD)).encode()
     ctx.put(L.REPORT, files[L.REPORT])
     if status == "rejected":
         files[L.FAILURE] = failure_record(ctx.run_id, "gate", gates.summary, GateFailure.exit_code).to_bytes()
@@ -192,7 +195,7 @@ def _release(ctx: RunContext, status: str, t0: float) -> tuple[dict[str, bytes],
         config=ctx.cfg.to_json(), dataset=dataset, timings=timings, gates_passed=gates.passed,
         deployable=DeployableRef(name=dep.name, file=dep.file, accuracy=dep.accuracy, gzip_bytes=dep.gzip_bytes,
                                  raw_bytes=dep.raw_bytes),
-        champion_compared=champion_compared, commit=commit,
+        champion_compared=champion_compared, commit=commit, machines=prov.machines, signature=prov.signature,
     )
     return files, manifest
 
@@ -202,7 +205,7 @@ def reject(ctx: RunContext, gates: GatesRecord) -> NoReturn:
     from shears.release.publish import publish_files
 
     files, manifest = _release(ctx, "rejected", time.perf_counter())
-    publish_files(ctx.store, ctx.layout, "rejected", files, manifest)
+    publish_files(ctx.store, ctx.layout, "rejected", files, manifest, key=ctx.signer())
     ctx.work.delete_prefix(ctx.layout.staging_prefix)
     raise GateFailure(gates.summary)
 
@@ -217,7 +220,7 @@ def publish(ctx: RunContext, *, promote: bool = True) -> dict[str, Any]:
     if not gates.passed:  # the gate step rejects failing runs; never publish one by accident
         raise GateFailure(gates.summary)
     files, manifest = _release(ctx, "passed", t0)
-    publish_files(ctx.store, ctx.layout, "runs", files, manifest)
+    publish_files(ctx.store, ctx.layout, "runs", files, manifest, key=ctx.signer())
     champion = None
     if promote:
         expected = gates.champion.etag if gates.champion else None

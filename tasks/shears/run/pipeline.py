@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shears.config import PipelineConfig
 from shears.errors import GateFailure, RecordError, ShearsError, StoreError
@@ -24,6 +24,9 @@ from shears.run.context import RunContext
 from shears.run.steps import STEPS, Step
 from shears.store import LocalStore, Store
 from shears.store import layout as L
+
+if TYPE_CHECKING:
+    from shears.release.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +51,10 @@ def new_run_id() -> str:
 
 def make_context(
     store: Store, run_id: str, cfg: PipelineConfig, work: Store | None = None,
-    s3_client: Callable[[], Any] | None = None,
+    s3_client: Callable[[], Any] | None = None, signing_key: Callable[[], SigningKey | None] | None = None,
 ) -> RunContext:
-    return RunContext(work=work or store, store=store, layout=L.RunLayout(run_id), cfg=cfg, s3_client=s3_client)
+    return RunContext(work=work or store, store=store, layout=L.RunLayout(run_id), cfg=cfg, s3_client=s3_client,
+                      signing_key=signing_key)
 
 
 def _collect(ctx: RunContext, outcome: RunOutcome, after: str) -> None:
@@ -73,12 +77,15 @@ def run_pipeline(
     *,
     force_claim: bool = False,
     jobs: int = 1,
+    signing_key: SigningKey | None = None,
 ) -> RunOutcome:
     """Run every step; returns the outcome (passed, or a recorded gate failure); raises other ShearsErrors.
 
     The run id is claimed first (one writer per run id; `force_claim` takes over a stale claim) and the
     claim is released at the end, whatever happened. Every failure but a store failure is recorded under
-    rejected/<run_id>/ naming the step it happened in, as in Airflow.
+    rejected/<run_id>/ naming the step it happened in, as in Airflow. With `signing_key`, the published (or
+    rejected) folder is signed. When an OpenLineage transport is configured, every step emits START and
+    COMPLETE/FAIL events (shears.release.lineage).
     """
     layout = L.RunLayout(run_id)
     with tempfile.TemporaryDirectory(prefix="shears-work-") as tmp:
@@ -86,7 +93,7 @@ def run_pipeline(
         claim = lifecycle.begin(store, layout, cfg, this_process(), work=work, force_claim=force_claim)
         claim.start_heartbeat()
         try:
-            outcome = _run_steps(store, cfg, layout, work, claim, on_step, jobs)
+            outcome = _run_steps(store, cfg, layout, work, claim, on_step, jobs, signing_key)
         except StoreError as exc:
             claim.stop_heartbeat()
             if isinstance(exc, RecordError):
@@ -102,11 +109,12 @@ def run_pipeline(
 
 
 def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Store, claim: Claim,
-               on_step: Callable[[str, str], None] | None, jobs: int) -> RunOutcome:
-    ctx = make_context(store, layout.run_id, cfg, work)
+               on_step: Callable[[str, str], None] | None, jobs: int = 1,
+               signing_key: SigningKey | None = None) -> RunOutcome:
+    ctx = make_context(store, layout.run_id, cfg, work, signing_key=lambda: signing_key)
     ctx.written.append(L.CLAIM_REC)
     outcome = RunOutcome(layout.run_id, store.uri, False)
-    notify = on_step or (lambda name, state: None)
+    notify = _with_lineage(ctx, on_step or (lambda name, state: None))
     current = STEPS[0].name
     try:
         for step in STEPS:
@@ -174,6 +182,30 @@ def _run_item(spec: tuple[str, str, dict[str, Any], str, int], item: Any) -> Any
     work = LocalStore(root)
     ctx = make_context(work, run_id, build_config(raw_cfg), work)
     return find_step(name).run(ctx, item)
+
+
+def _with_lineage(ctx: RunContext, notify: Callable[[str, str], None]) -> Callable[[str, str], None]:
+    """`notify`, plus OpenLineage events per step when a transport is configured (pipeline run events too)."""
+    from shears.release.lineage import transport_configured
+
+    if not transport_configured():
+        return notify
+    from openlineage.client.event_v2 import RunState
+
+    from shears.release.lineage import CliLineage
+
+    lineage = CliLineage(ctx.store, ctx.layout, ctx.cfg.data.uri, ctx.work)
+    lineage.pipeline(RunState.START)
+    states = {"start": RunState.START, "done": RunState.COMPLETE, "failed": RunState.FAIL}
+
+    def both(name: str, state: str) -> None:
+        notify(name, state)
+        lineage.step(name, states[state])
+        if state == "failed" or (state == "done" and name == STEPS[-1].name):
+            lineage.pipeline(RunState.FAIL if state == "failed" else RunState.COMPLETE)
+            lineage.close()
+
+    return both
 
 
 def _rejected_gates(store: Store, layout: L.RunLayout) -> GatesRecord | None:

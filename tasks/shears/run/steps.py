@@ -28,6 +28,7 @@ from shears.records import (
     GatesRecord,
     LatencyRecord,
     LayerSensitivityRecord,
+    MachineRecord,
     MetricsRecord,
     PruneRecord,
     Recipe,
@@ -39,7 +40,7 @@ from shears.records import (
     TrialRecord,
     dumps,
 )
-from shears.run import lifecycle
+from shears.run import lifecycle, provenance
 from shears.run.context import RunContext
 from shears.stages.data import Splits
 from shears.store import layout as L
@@ -47,8 +48,11 @@ from shears.store import read_uri
 
 
 @contextmanager
-def _timed(ctx: RunContext, step: str) -> Iterator[None]:
-    """Time a step and record the files it wrote: publish takes exactly those (never a directory listing)."""
+def _timed(ctx: RunContext, step: str, machine: bool = False) -> Iterator[None]:
+    """Time a step and record the files it wrote: publish takes exactly those (never a directory listing).
+
+    A TensorFlow step (`machine`) also records the machine it ran on (manifest, model card).
+    """
     started = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     first = len(ctx.written)
@@ -56,6 +60,12 @@ def _timed(ctx: RunContext, step: str) -> Iterator[None]:
     outputs = sorted(set(ctx.written[first:]))
     ctx.put_record(TimingRecord(step=step, seconds=round(time.perf_counter() - t0, 3), outputs=outputs,
                                 started_at=started), L.timing(step))
+
+    if machine:
+        from shears.keras.machine import collect_machine
+
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        ctx.put_record(MachineRecord(step=step, at=at, machine=collect_machine()), L.machine(step))
 
 
 def _splits(ctx: RunContext, *, test: bool = False) -> Splits:
@@ -87,6 +97,7 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.schedule import derive_schedule
 
     with _timed(ctx, "validate"):
+        provenance.check_signing(ctx)  # signing.required without a key: stop before anything trains
         ctx.put(L.CONFIG, ctx.cfg.to_bytes())
         if ctx.cfg.model.builder and not ctx.cfg.model.pretrained:
             check_builder(ctx.cfg.model.builder)
@@ -145,7 +156,7 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.prune import prunable_layer_names
 
     uri = ctx.cfg.model.pretrained
-    with _timed(ctx, "baseline"):
+    with _timed(ctx, "baseline", machine=True):
         splits = _splits(ctx)
         if uri:
             result = evaluate_pretrained(model_from_bytes(read_uri(uri, ctx.s3_client), uri), splits)
@@ -176,7 +187,7 @@ def step_sensitivity(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
     from shears.stages.sensitivity import layer_sensitivity
 
     layer = str(item["layer"])
-    with _timed(ctx, f"sensitivity-{layer}"):
+    with _timed(ctx, f"sensitivity-{layer}", machine=True):
         baseline = ctx.get_record(BaselineRecord)
         model = model_from_bytes(ctx.get(L.BASELINE_MODEL))
         part = layer_sensitivity(model, _splits(ctx), layer, list(ctx.cfg.search.ladder), baseline.accuracy)
@@ -309,7 +320,7 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
     plan = ctx.get_record(TrialRecord, L.trial_file(number, "plan.json"))
     recipe = plan.recipe
     t0 = time.perf_counter()
-    with _timed(ctx, f"trial-{number:04d}"), tempfile.TemporaryDirectory() as logdir:
+    with _timed(ctx, f"trial-{number:04d}", machine=True), tempfile.TemporaryDirectory() as logdir:
         try:
             baseline_rec = ctx.get_record(BaselineRecord)
             splits = _splits(ctx)
@@ -376,7 +387,7 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.convert import convert
     from shears.stages.search import pareto_frontier, select
 
-    with _timed(ctx, "select"):
+    with _timed(ctx, "select", machine=True):
         trials = _trials(ctx)
         try:
             winner, feasible = select(trials)
@@ -431,7 +442,7 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
     from shears.stages.inspect import structure_gzip_bytes
     from shears.stages.measure import measure, tflite_accuracy, tflite_latency_ms
 
-    with _timed(ctx, "evaluate"):
+    with _timed(ctx, "evaluate", machine=True):
         s = _splits(ctx, test=True)
         x_test, y_test = s.test()
         prune = ctx.get_record(PruneRecord)

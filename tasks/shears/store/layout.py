@@ -48,18 +48,28 @@ PRUNED_MODEL = "models/pruned_unstripped.h5"
 STRIPPED_MODEL = "models/stripped.h5"
 TENSORBOARD = "tensorboard"
 MODELS_DIR = "models"
+MODEL_CARD_JSON = "model_card.json"
+MODEL_CARD_MD = "model_card.md"
+# The model-signing bundle: covers every other file of the run folder (manifest.json included), so it is
+# written just before the manifest and declared in it (ManifestRecord.signature), not listed in its files.
+SIGNATURE = "model.sig"
+MACHINE_DIR = "machine"  # staging only: the machine each TensorFlow step ran on (merged into the manifest)
 
 # Records that say why a run was rejected; model files never go to rejected/.
 REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT, "claim.json", "search.json",
-                  "sensitivity.json", PRUNE_REC)
+                  "sensitivity.json", PRUNE_REC, MODEL_CARD_JSON, MODEL_CARD_MD)
 # Small staged records a failure keeps under rejected/<id>/ next to failure.json.
 FAILURE_KEEPS = (CONFIG, VALIDATION, METRICS, SPARSITY, GATES)
 # Staging-only files: never published.
-STAGING_ONLY = ("data", TIMINGS_DIR, SEARCH_DIR)
+STAGING_ONLY = ("data", TIMINGS_DIR, SEARCH_DIR, MACHINE_DIR)
 
 
 def timing(step: str) -> str:
     return f"{TIMINGS_DIR}/{step}.json"
+
+
+def machine(step: str) -> str:
+    return f"{MACHINE_DIR}/{step}.json"
 
 
 def tflite_model(variant: str) -> str:

@@ -1,0 +1,315 @@
+"""The model card: one page per run for reviewers, as JSON (ModelCardRecord) and Markdown rendered from it.
+
+Built only from the run's typed records (RunRecords, baseline.json) plus what the publish step knows
+(the machines the TensorFlow steps ran on, whether the folder is signed). The JSON is the stable,
+documented form (`shears.model_card/v1`, fields only ever added); the Markdown is a rendering of exactly
+that record, so the two never disagree. Written for passing and rejected runs alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from shears.records import (
+    BaselineRecord,
+    CardArtifact,
+    CardBaseline,
+    CardChampion,
+    CardConversion,
+    CardData,
+    CardGates,
+    CardPruning,
+    CardRecipe,
+    CardSignature,
+    DeployableRef,
+    MachineInfo,
+    ModelCardRecord,
+)
+from shears.report.records import RunRecords
+
+CHAMPION_GATE_PREFIX = "champion_"
+SIGNATURE_FORMAT = "model-signing/v1.0 sigstore bundle (DSSE, in-toto), elliptic-curve key"
+
+
+def _data(r: RunRecords, data_uri: str | None) -> CardData:
+    v = r.validation
+    ds = r.dataset
+    split = r.config.data if r.config is not None and v is not None and v.test_rows == 0 else None
+    return CardData(
+        uri=data_uri,
+        name=(v.dataset if v else None) or (ds.name if ds else None),
+        sha256=(v.dataset_sha256 if v else None) or (ds.sha256 if ds else None),
+        rows=v.rows if v else (ds.rows if ds else None),
+        test_rows=v.test_rows if v else None,
+        num_classes=v.num_classes if v else None,
+        feature_shape=list(v.feature_shape) if v else None,
+        validation_passed=v.success if v else None,
+        validation_checks=len(v.checks) if v else 0,
+        validation_failed=[f"{c.name} (observed {c.observed}; expected {c.expected})" for c in v.failed] if v else [],
+        test_fraction=split.test_fraction if split else None,
+        split_seed=split.split_seed if split else None,
+    )
+
+
+def _recipe(r: RunRecords, baseline: BaselineRecord | None) -> CardRecipe:
+    cfg = r.config
+    base = None
+    if baseline is not None or cfg is not None:
+        pretrained = baseline.pretrained if baseline else (cfg.model.pretrained if cfg else None)
+        trained = not pretrained
+        m = cfg.model if cfg else None
+        base = CardBaseline(
+            source="trained" if trained else "pretrained",
+            builder=baseline.builder if baseline else (m.builder if m else None),
+            pretrained=pretrained,
+            params=baseline.params if baseline else None,
+            epochs=m.epochs if m and trained else None,
+            batch_size=m.batch_size if m and trained else None,
+            learning_rate=m.learning_rate if m and trained else None,
+            seed=m.seed if m and trained else None,
+            accuracy=baseline.accuracy if baseline else None,
+        )
+    pruning = None
+    if cfg is not None:
+        p = cfg.prune
+        pruning = CardPruning(
+            schedule=r.prune.schedule if r.prune else None,
+            pruned_layers=list(r.prune.pruned_layers) if r.prune else list(p.layers or ()),
+            target_sparsity=p.final_sparsity,
+            tolerance=p.sparsity_tolerance,
+            epochs=p.epochs,
+            seed=p.seed,
+            accuracy_after_finetune=r.prune.accuracy if r.prune else None,
+            layers=list(r.sparsity.layers) if r.sparsity else [],
+            sparsity_passed=r.sparsity.passed if r.sparsity else None,
+        )
+    conversion = None
+    if cfg is not None:
+        c = cfg.convert
+        conversion = CardConversion(variants=list(c.variants), deployable=c.deployable,
+                                    representative_samples=c.representative_samples)
+    return CardRecipe(baseline=base, pruning=pruning, conversion=conversion)
+
+
+def _artifacts(r: RunRecords) -> list[CardArtifact]:
+    if r.metrics is None:
+        return []
+    lat = r.latency.latency if r.latency else {}
+    return [
+        CardArtifact(name=a.name, file=a.file, kind=a.kind, raw_bytes=a.raw_bytes, gzip_bytes=a.gzip_bytes,
+                     accuracy=a.accuracy, latency_ms=lat.get(a.name), deployable=a.name == r.metrics.deployable,
+                     note=a.note)
+        for a in r.metrics.artifacts
+    ]
+
+
+def _deployable(r: RunRecords) -> DeployableRef | None:
+    if r.metrics is None:
+        return None
+    d = r.metrics.artifact(r.metrics.deployable)
+    if d is None:
+        return None
+    return DeployableRef(name=d.name, file=d.file, accuracy=d.accuracy, gzip_bytes=d.gzip_bytes, raw_bytes=d.raw_bytes)
+
+
+def signature_of(key_id: str | None, file: str) -> CardSignature:
+    if key_id is None:
+        return CardSignature(status="unsigned")
+    return CardSignature(status="signed", key_id=key_id, file=file, format=SIGNATURE_FORMAT)
+
+
+def build_model_card(
+    r: RunRecords,
+    *,
+    baseline: BaselineRecord | None,
+    machines: Sequence[MachineInfo],
+    signature: CardSignature,
+    intended_use: str | None,
+    data_uri: str | None,
+) -> ModelCardRecord:
+    """The card of a passing or rejected run from its records (a missing record leaves its part empty)."""
+    g = r.gates
+    champion_run = r.champion_compared or (g.champion.run_id if g and g.champion else None)
+    return ModelCardRecord(
+        run_id=r.run_id,
+        status="passed" if r.status == "passed" else "rejected",
+        intended_use=intended_use,
+        deployable=_deployable(r),
+        data=_data(r, data_uri),
+        recipe=_recipe(r, baseline),
+        artifacts=_artifacts(r),
+        gates=CardGates(passed=g.passed, summary=g.summary, gates=list(g.gates)) if g else None,
+        champion=CardChampion(
+            run_id=champion_run,
+            gates=[x for x in g.gates if x.name.startswith(CHAMPION_GATE_PREFIX)] if g else [],
+        ),
+        versions=dict(r.versions or {}),
+        git_commit=r.git_commit,
+        machines=list(machines),
+        signature=signature,
+    )
+
+
+# --------------------------------------------------------------------------------------------- Markdown
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell: no newlines, pipes escaped."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def render_card_markdown(card: ModelCardRecord) -> str:
+    """model_card.md: every field of the card, in reading order."""
+    lines: list[str] = [f"# Model card: `{card.run_id}`", ""]
+    verdict = ("PASSED: every gate passed; published under runs/" if card.status == "passed"
+               else "REJECTED: at least one gate failed; records kept under rejected/, no model files")
+    lines += [f"**{verdict}**", "", f"Schema `{card.SCHEMA}`: the JSON twin of this page is `model_card.json`; "
+              "the run's report is `report.html`, its manifest (with the date) `manifest.json`.", ""]
+
+    lines += ["## Intended use", "", card.intended_use.strip() if card.intended_use
+              else "_Not stated (set `card.intended_use` in the pipeline config)._", ""]
+
+    lines += ["## Deployable model", ""]
+    d = card.deployable
+    if d is not None:
+        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "accuracy"],
+                        [(d.name, d.file, d.raw_bytes, d.gzip_bytes, f"{d.accuracy:.4f}")])
+        if card.status != "passed":
+            lines += ["", "_Not published: rejected runs keep no model files._"]
+    else:
+        lines.append("_Not available: the run has no metrics._")
+    lines.append("")
+
+    data = card.data
+    lines += ["## Data", ""]
+    shape = "×".join(str(n) for n in data.feature_shape) if data.feature_shape else "—"
+    lines += [
+        f"- URI: `{data.uri}`" if data.uri else "- URI: none (the bundled sklearn digits)",
+        f"- name: {_cell(data.name)}",
+        f"- sha256: `{data.sha256}`" if data.sha256 else "- sha256: —",
+        f"- rows: {_cell(data.rows)}, classes: {_cell(data.num_classes)}, features per row: {shape}",
+        f"- test split: a seeded stratified {data.test_fraction:.0%} of the rows (split_seed {data.split_seed})"
+        if data.test_fraction is not None else f"- test split: the source's own, {_cell(data.test_rows)} rows",
+    ]
+    if data.validation_passed is None:
+        lines.append("- validation: not available")
+    else:
+        verdict_v = "passed" if data.validation_passed else "FAILED"
+        lines.append(f"- validation (Great Expectations): {verdict_v}, {data.validation_checks} checks")
+        lines += [f"  - failed: {_cell(f)}" for f in data.validation_failed]
+    lines.append("")
+
+    lines += ["## Recipe", ""]
+    b = card.recipe.baseline
+    if b is not None:
+        if b.source == "trained":
+            how = (f"trained here: builder `{b.builder or 'default'}`, {b.epochs} epochs, batch {b.batch_size}, "
+                   f"learning rate {b.learning_rate}, seed {b.seed}")
+        else:
+            how = f"pre-trained model `{b.pretrained}` (evaluated, not retrained)"
+        acc = f"{b.accuracy:.4f}" if b.accuracy is not None else "—"
+        lines += [f"- **Baseline**: {how}; {_cell(b.params)} parameters; test accuracy {acc}"]
+    p = card.recipe.pruning
+    if p is not None:
+        s = p.schedule
+        if s is not None:
+            sched = (f"{s.kind} {s.initial_sparsity:.2f} → {s.final_sparsity:.2f}, steps {s.begin_step}–{s.end_step} "
+                     f"every {s.frequency} (power {s.power:g}; {s.steps_per_epoch} steps per epoch, "
+                     f"{'derived' if s.derived else 'configured'})")
+        else:
+            sched = f"target sparsity {p.target_sparsity:.2f}"
+        acc = f"{p.accuracy_after_finetune:.4f}" if p.accuracy_after_finetune is not None else "—"
+        epochs = f"{p.epochs} fine-tune epoch{'s' if p.epochs != 1 else ''}"
+        lines += [f"- **Pruning** (tfmot): {sched}; {epochs}, seed {p.seed}; accuracy after fine-tuning {acc}",
+                  f"- pruned layers: {', '.join(p.pruned_layers) or '—'}; target {p.target_sparsity:.2f}, "
+                  f"tolerance {p.tolerance:.2f}"]
+        if p.layers:
+            lines += ["", *_table(["layer", "weights", "zeros", "achieved sparsity", "target", "verdict"],
+                                  [(x.layer, x.weights, x.zeros, f"{x.sparsity:.4f}",
+                                    "not pruned" if x.target is None else f"{x.target:.2f}",
+                                    "pass" if x.passed else "FAIL") for x in p.layers])]
+    c = card.recipe.conversion
+    if c is not None:
+        lines += ["", f"- **Conversion** (TFLite): variants {', '.join(c.variants)}; deployable `{c.deployable}`; "
+                      f"int8 calibration rows {c.representative_samples}"]
+    lines.append("")
+
+    lines += ["## Artifacts", ""]
+    if card.artifacts:
+        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "accuracy", "latency ms", "note"],
+                        [(("★ " if a.deployable else "") + a.name, a.file, a.raw_bytes, a.gzip_bytes,
+                          f"{a.accuracy:.4f}", a.latency_ms, a.note) for a in card.artifacts])
+    else:
+        lines.append("_Not available: the run has no metrics._")
+    lines.append("")
+
+    lines += ["## Gates", ""]
+    g = card.gates
+    if g is not None:
+        lines += [f"**{'PASSED' if g.passed else 'FAILED'}**: {g.summary}", ""]
+        lines += _table(["gate", "threshold", "observed", "verdict", "compared to", "reason"],
+                        [(x.name, x.threshold, x.observed, "pass" if x.passed else "FAIL", x.compared_to, x.reason)
+                         for x in g.gates])
+    else:
+        lines.append("_Not available: the run stopped before the gates._")
+    lines.append("")
+
+    lines += ["## Champion comparison", ""]
+    ch = card.champion
+    if ch.run_id is None:
+        lines.append("No champion when the gates ran: only the absolute and baseline-relative gates applied.")
+    else:
+        lines.append(f"Compared against champion `{ch.run_id}`.")
+        if ch.gates:
+            lines += ["", *_table(["gate", "threshold", "observed", "verdict"],
+                                  [(x.name, x.threshold, x.observed, "pass" if x.passed else "FAIL")
+                                   for x in ch.gates])]
+    lines.append("")
+
+    lines += ["## Signature", ""]
+    sig = card.signature
+    if sig.status == "signed":
+        lines += [f"Signed with key id `{sig.key_id}`: `{sig.file}` ({sig.format}) covers every file of the run "
+                  "folder, manifest.json included. Check it with `shears audit STORE --trust KEY.pub`, or without "
+                  f"Shears: `model_signing verify key runs/{card.run_id} --signature runs/{card.run_id}/{sig.file} "
+                  "--public_key KEY.pub`."]
+    else:
+        lines.append("Unsigned: no signing key was configured when the run was published.")
+    lines.append("")
+
+    lines += ["## Machine", ""]
+    if card.machines:
+        lines += _table(
+            ["steps", "CPU", "arch", "ISA (TensorFlow)", "oneDNN", "intra/inter-op threads", "CPUs"],
+            [(", ".join(m.steps) or "—", m.cpu_model, m.arch, " ".join(m.isa) or "—",
+              ("on" if m.onednn else "off") + (f" (TF_ENABLE_ONEDNN_OPTS={m.onednn_env})" if m.onednn_env is not None
+                                                else " (default)"),
+              f"{m.intra_op_threads or 'auto'}/{m.inter_op_threads or 'auto'}"
+              + (" " + " ".join(f"{k}={v}" for k, v in sorted(m.thread_env.items())) if m.thread_env else ""),
+              m.cpus_available) for m in card.machines])
+        lines += ["", "Sizes and accuracies are reproducible on a machine with the same CPU ISA, oneDNN setting and "
+                      "threads (op determinism is on; CPU kernels differ between machines)."]
+    else:
+        lines.append("_Not recorded (the run was published by a Shears without machine records)._")
+    lines.append("")
+
+    lines += ["## Versions", "", f"- git commit: `{card.git_commit}`" if card.git_commit
+              else "- git commit: not recorded (not run from a git checkout)", ""]
+    if card.versions:
+        lines += _table(["package", "version"], sorted(card.versions.items()))
+    lines.append("")
+    return "\n".join(lines)
