@@ -298,6 +298,7 @@ def test_gate_verdicts_thresholds_and_champion_rendered() -> None:
 def test_rejected_folder_records_mark_missing_sections() -> None:
     files = sample_files(passed=False)
     kept = {k: json.dumps(v).encode() for k, v in files.items() if k in L.REJECTED_FILES}
+    kept.pop(L.PRUNE_REC)  # a rejected run published before prune.json was kept with the records
     records = records_from_files(kept, run_id="rej", status="rejected")
     assert records.prune is None and records.latency is None and records.metrics is not None
     page = assert_self_contained(build_run_report(records))
@@ -357,10 +358,10 @@ def test_load_run_records_reads_a_rejected_folder(tmp_path: Path) -> None:
     store.put("rejected/rej/manifest.json", manifest("rej", "rejected", "2026-11-02T10:00:00+00:00", 0.94, 51422))
     records = load_run_records(store, "rejected/rej/")
     assert records.run_id == "rej" and records.status == "rejected"
-    assert records.prune is None and records.gates is not None and records.versions == LINEAGE["versions"]
+    assert records.prune is not None and records.gates is not None and records.versions == LINEAGE["versions"]
     assert records.champion_compared == "r0" and records.created_at == "2026-11-02T10:00:00+00:00"
     page = parse(build_run_report(records))
-    assert page.sections["schedule"]["available"] == "false"
+    assert page.sections["schedule"]["available"] == "true"  # rejected runs keep their records, prune.json too
     assert "REJECTED" in page.sections["summary"]["text"]
 
 
