@@ -143,7 +143,7 @@ class SearchSpace(_Frozen):
 
     tolerated_drop_pp: tuple[float, float] = Field(
         (0.5, 60.0), description="range of the per-layer tolerated accuracy drop (no fine-tune) allocating sparsity")
-    epochs: tuple[int, ...] = (2, 4)
+    epochs: tuple[int, ...] = (2,)
     clusters: tuple[int, ...] = Field((0, 8, 4), description="0 = no clustering")
     qat: tuple[bool, ...] = (False, True)
     variants: tuple[TfliteVariant, ...] = ("int8",)
@@ -168,10 +168,10 @@ class SearchConfig(_Frozen):
     """A budgeted search for the smallest deployable that passes the gates (on the validation split)."""
 
     enabled: bool = True
-    max_trials: int = Field(5, ge=1, le=500, description="trial 0 (the recipe section) included")
+    max_trials: int = Field(4, ge=1, le=500, description="trial 0 (the recipe section) included")
     max_minutes: float = Field(30.0, gt=0, le=24 * 60)
     rounds: int = Field(2, ge=1, le=3, description="rounds of trials; each round is one fan-out in Airflow")
-    trials_per_round: int = Field(3, ge=1, le=64)
+    trials_per_round: int = Field(2, ge=1, le=64)
     ladder: tuple[float, ...] = Field((0.5, 0.7, 0.8, 0.9, 0.95, 0.98), description="sensitivity sparsities")
     space: SearchSpace = SearchSpace()
     min_cluster_weights: int = Field(1000, ge=1, description="smaller layers are not clustered (nothing to win)")

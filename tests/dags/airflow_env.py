@@ -32,7 +32,11 @@ FAST_CONFIG: dict[str, Any] = {
     "prune": {"epochs": 1},
     "convert": {"variants": ["dynamic_range"], "latency_runs": 5},
     "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3, "max_accuracy_drop_pp": 15},
+    "search": {"enabled": False},
 }
+# A small search: the DAG's mapped tasks (sensitivity per layer, trials per round) on a tiny budget.
+SMALL_SEARCH: dict[str, Any] = {"enabled": True, "max_trials": 3, "rounds": 2, "trials_per_round": 2,
+                                "space": {"epochs": [1], "clusters": [8], "qat": [True], "variants": ["int8"]}}
 
 
 def write_config(path: Path, **sections: dict[str, Any]) -> Path:
@@ -111,6 +115,15 @@ class AirflowHome:
         rows = self.query("SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
                           dag_id, run_id)
         return {task_id: (state, tries) for task_id, state, tries in rows}
+
+    def mapped_states(self, dag_id: str, run_id: str) -> dict[str, list[str | None]]:
+        """Every task instance's state, mapped tasks with one entry per map index (in index order)."""
+        rows = self.query("SELECT task_id, map_index, state FROM task_instance WHERE dag_id = ? AND run_id = ? "
+                          "ORDER BY task_id, map_index", dag_id, run_id)
+        out: dict[str, list[str | None]] = {}
+        for task_id, _, state in rows:
+            out.setdefault(task_id, []).append(state)
+        return out
 
     def xcom_sizes(self, dag_id: str, run_id: str) -> dict[str, int]:
         rows = self.query("SELECT task_id, length(value) FROM xcom WHERE dag_id = ? AND run_id = ?", dag_id, run_id)

@@ -24,13 +24,28 @@ def dags() -> dict[str, Any]:
     return bag.dags
 
 
-def test_one_task_per_stage_in_a_chain(dags: dict[str, Any]) -> None:
+def test_task_ids_are_the_step_names_in_one_chain(dags: dict[str, Any]) -> None:
     dag = dags["shears_pipeline"]
     assert [t.task_id for t in dag.topological_sort()] == STAGES
     for upstream, downstream in itertools.pairwise(STAGES):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert all(t.trigger_rule == "all_success" for t in dag.tasks)  # a failed gate never publishes
+    # a skipped fan-out (nothing to map over: the search off, or its budget spent) must not skip what follows;
+    # everything else needs all of its upstream to succeed (a failed gate never publishes)
+    after_fanout = {s.name for s in STEPS if s.light_when_empty}
+    for t in dag.tasks:
+        assert t.trigger_rule == ("none_failed" if t.task_id in after_fanout else "all_success"), t.task_id
     assert dag.max_active_runs == 1
+
+
+def test_sensitivity_points_and_trials_are_mapped_tasks(dags: dict[str, Any]) -> None:
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+    from shears.run.steps import SEARCH_ROUNDS
+    from shears_airflow import SEARCH_ROUNDS as GLUE_ROUNDS
+
+    dag = dags["shears_pipeline"]
+    mapped = {t.task_id for t in dag.tasks if isinstance(t, MappedOperator)}
+    assert mapped == {s.name for s in STEPS if s.expands} == {"sensitivity", *(f"trials_{r}" for r in (1, 2, 3))}
+    assert SEARCH_ROUNDS == GLUE_ROUNDS == 3
 
 
 def test_io_tasks_retry_with_exponential_backoff(dags: dict[str, Any]) -> None:
@@ -52,7 +67,8 @@ def test_every_task_records_its_failure(dags: dict[str, Any]) -> None:
     from shears_airflow import on_task_failure
 
     for t in dags["shears_pipeline"].tasks:
-        assert on_task_failure in t.on_failure_callback, t.task_id
+        callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+        assert on_task_failure in callbacks, t.task_id  # (a mapped task keeps the callback unwrapped)
 
 
 def test_retry_policy_retries_only_transient_io() -> None:

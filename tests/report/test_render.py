@@ -98,6 +98,29 @@ def sample_files(*, passed: bool = True, champion: str | None = None) -> dict[st
                  "expected": "value_set=[0.0..9.0]", "observed": "0 of 1797 rows violate", "success": True},
             ],
         },
+        L.SENSITIVITY: {
+            "baseline_accuracy": 0.958, "ladder": [0.5, 0.9],
+            "layers": [{"layer": "conv", "weights": 288, "points": [{"sparsity": 0.5, "accuracy": 0.9, "drop_pp": 5.8},
+                                                                    {"sparsity": 0.9, "accuracy": 0.5, "drop_pp": 45.8}]},
+                       {"layer": "dense", "weights": 147456,
+                        "points": [{"sparsity": 0.5, "accuracy": 0.958, "drop_pp": 0.0},
+                                   {"sparsity": 0.9, "accuracy": 0.94, "drop_pp": 1.8}]}],
+        },
+        L.SEARCH: {
+            "enabled": True, "sampler": "optuna TPE", "budget": {"max_trials": 3, "max_minutes": 5, "rounds": 1},
+            "baseline_accuracy": 0.958, "baseline_gzip_bytes": 554117, "majority_rate": 0.1,
+            "winner": 1, "winner_feasible": passed, "frontier": [1, 0], "seconds": {"trial": 20.5},
+            "trials": [
+                {"number": 0, "round": 1, "origin": "recipe", "state": "complete", "accuracy": 0.95,
+                 "gzip_bytes": 51422, "feasible": True, "constraints": [-1.0], "seconds": 5.0,
+                 "recipe": {"sparsity": {"conv": 0.8, "dense": 0.8}, "prune_epochs": 2, "variant": "dynamic_range"}},
+                {"number": 1, "round": 1, "origin": "seed", "state": "complete", "accuracy": 0.944,
+                 "gzip_bytes": 13400, "structure_gzip_bytes": 1200, "feasible": passed, "constraints": [-1.0],
+                 "seconds": 9.5, "violations": [] if passed else ["accuracy 0.9440 < 0.9990"],
+                 "recipe": {"sparsity": {"dense": 0.95}, "prune_epochs": 2, "clusters": {"dense": 8}, "qat": True,
+                            "variant": "int8"}},
+            ],
+        },
         L.LATENCY: {"unit": "ms", "batch": 1, "median_of": 200,
                     "latency": {"tflite_float32": 0.0075, "tflite_dynamic_range": 0.0029, "tflite_int8": 0.0029}},
         L.CONFIG: {"gates": {"min_accuracy": min_acc, "min_compression_ratio": 5.0},
@@ -244,7 +267,8 @@ def decode_png(src: str) -> Image.Image:
 def test_every_section_present_with_heading_and_content() -> None:
     page = assert_self_contained(build_run_report(sample_records()))
     assert list(page.sections) == list(SECTION_IDS)
-    assert set(SECTION_IDS) == {"summary", "sizes", "accuracy", "sparsity", "schedule", "gates", "validation",
+    assert set(SECTION_IDS) == {"summary", "search", "sensitivity", "sizes", "accuracy", "sparsity", "schedule",
+                                "gates", "validation",
                                 "lineage"}
     for sid, sec in page.sections.items():
         assert sec["headings"], f"section {sid} has no <h2>"
@@ -255,7 +279,7 @@ def test_every_section_present_with_heading_and_content() -> None:
 def test_plots_are_embedded_pngs_that_decode() -> None:
     page = parse(build_run_report(sample_records()))
     imgs = {sid: sec["imgs"] for sid, sec in page.sections.items() if sec["imgs"]}
-    assert set(imgs) == {"sizes", "accuracy", "sparsity", "schedule"}
+    assert set(imgs) == {"search", "sensitivity", "sizes", "accuracy", "sparsity", "schedule"}
     for srcs in imgs.values():
         for src in srcs:
             img = decode_png(src)
@@ -277,6 +301,8 @@ def test_content_of_sections() -> None:
     assert "prune.final_sparsity" in s["lineage"] and "gates.min_accuracy" in s["lineage"]
     assert "Champion compared against: r0" in s["gates"]
     assert "sklearn-digits" in s["validation"] and "8×8" in s["validation"]
+    assert "trial 1 published" in s["search"] and "13,400" in s["search"] and "validation split" in s["search"]
+    assert "45.80" in s["sensitivity"] and "147,456" in s["sensitivity"]
 
 
 def test_gate_verdicts_thresholds_and_champion_rendered() -> None:
@@ -316,7 +342,7 @@ def test_nothing_but_a_run_id_still_renders() -> None:
     page = assert_self_contained(build_run_report(RunRecords(run_id="empty", status="unknown")))
     assert list(page.sections) == list(SECTION_IDS)
     missing = {sid for sid, sec in page.sections.items() if sec["available"] == "false"}
-    assert missing == {"sizes", "accuracy", "sparsity", "schedule", "gates", "validation"}
+    assert missing == {"search", "sensitivity", "sizes", "accuracy", "sparsity", "schedule", "gates", "validation"}
     for sid in missing:
         assert "Not available" in page.sections[sid]["text"]
 

@@ -29,6 +29,7 @@ def fast_raw(epochs: int, **gates: float) -> dict[str, Any]:
         "prune": {"epochs": 1},
         "convert": {"variants": ["dynamic_range"], "latency_runs": 5},
         "gates": {**GATES, **gates},
+        "search": {"enabled": False},
     }
 
 

@@ -7,7 +7,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from shears.records import ArtifactRecord, LayerSparsityRecord, ScheduleRecord
+from shears.records import ArtifactRecord, LayerSparsityRecord, ScheduleRecord, SensitivityRecord, TrialRecord
 from shears.report.records import TrendEntry
 
 if TYPE_CHECKING:
@@ -262,3 +262,56 @@ def plot_trend(entries: Sequence[TrendEntry]) -> str:
     return png_data_uri(fig)
 
 
+
+
+def plot_search(trials: Sequence[TrialRecord], frontier: Sequence[int], winner: int | None,
+                min_accuracy: float | None, baseline_accuracy: float | None) -> str:
+    """Every completed trial: gzipped bytes vs validation accuracy, the Pareto frontier and the winner."""
+    fig = figure(8.0, 4.2)
+    ax: Axes = fig.add_subplot()
+    done = [(t.number, float(t.gzip_bytes), float(t.accuracy), t.feasible) for t in trials
+            if t.state == "complete" and t.gzip_bytes and t.accuracy is not None]
+    for feasible, color, label in ((True, PASS_COLOR, "passes every gate"), (False, FAIL_COLOR, "fails a gate")):
+        pts = [p for p in done if p[3] == feasible]
+        if pts:
+            ax.scatter([p[1] for p in pts], [p[2] for p in pts], color=color, s=36, zorder=3, label=label,
+                       marker="o" if feasible else "x")
+    front = [p for n in frontier for p in done if p[0] == n]
+    if front:
+        ax.plot([p[1] for p in front], [p[2] for p in front], color=NEUTRAL_COLOR, linewidth=1, linestyle="--",
+                label="Pareto frontier")
+    won = next((p for p in done if p[0] == winner), None)
+    if won is not None:
+        ax.scatter([won[1]], [won[2]], marker="*", s=220, color=CHAMPION_COLOR, edgecolors="black", linewidths=0.6,
+                   zorder=4, label=f"published: trial {won[0]}")
+    for number, gz, acc, _ in done:
+        ax.annotate(str(number), (gz, acc), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                    color=NEUTRAL_COLOR)
+    if min_accuracy is not None:
+        ax.axhline(min_accuracy, color=FAIL_COLOR, linestyle=":", linewidth=1, label=f"min_accuracy {min_accuracy:.4f}")
+    if baseline_accuracy is not None:
+        ax.axhline(baseline_accuracy, color=NEUTRAL_COLOR, linestyle=":", linewidth=1,
+                   label=f"baseline {baseline_accuracy:.4f}")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(lambda v, _pos: _kb(v))
+    ax.set_xlabel("deployable .tflite, gzipped (log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.margins(y=0.1)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    ax.set_title("Search trials: size vs accuracy on the validation split", fontsize=10)
+    return png_data_uri(fig)
+
+
+def plot_sensitivity(sensitivity: SensitivityRecord) -> str:
+    """Accuracy drop of each layer pruned alone, per sparsity of the ladder (no fine-tune)."""
+    fig = figure(8.0, 3.6)
+    ax: Axes = fig.add_subplot()
+    for row in sensitivity.layers:
+        ax.plot([p.sparsity for p in row.points], [p.drop_pp for p in row.points], marker="o", linewidth=1.2,
+                label=f"{row.layer} ({row.weights:,} weights)")
+    ax.axhline(0, color=NEUTRAL_COLOR, linewidth=0.8)
+    ax.set_xlabel("sparsity of that layer alone")
+    ax.set_ylabel("validation accuracy drop (pp)")
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    ax.set_title("Per-layer sensitivity (magnitude pruning, no fine-tune)", fontsize=10)
+    return png_data_uri(fig)

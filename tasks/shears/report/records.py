@@ -21,6 +21,8 @@ from shears.records import (
     MetricsRecord,
     PruneRecord,
     Record,
+    SearchRecord,
+    SensitivityRecord,
     SparsityRecord,
     ValidationRecord,
 )
@@ -51,6 +53,8 @@ class RunRecords:
     timings: Mapping[str, float] | None = None
     champion_compared: str | None = None
     problems: tuple[str, ...] = ()  # records that were present but did not parse
+    search: SearchRecord | None = None
+    sensitivity: SensitivityRecord | None = None
     model_card: str | None = None  # link to the run's model_card.md, relative to where the report is written
 
 
@@ -117,6 +121,7 @@ def records_from_files(
         latency=p.get(LatencyRecord), config=p.config(), failure=p.get(FailureRecord), created_at=created_at,
         dataset=dataset, versions=versions, git_commit=git_commit, timings=timings,
         champion_compared=champion_compared, problems=tuple(p.problems),
+        search=p.get(SearchRecord), sensitivity=p.get(SensitivityRecord),
     )
 
 
@@ -130,7 +135,8 @@ def _infer_status(manifest: ManifestRecord | None, gates: GatesRecord | None, fa
     return "unknown"
 
 
-_RUN_FILES = (L.METRICS, L.GATES, L.SPARSITY, L.PRUNE_REC, L.VALIDATION, L.LATENCY, L.CONFIG, L.FAILURE, L.MANIFEST)
+_RUN_FILES = (L.METRICS, L.GATES, L.SPARSITY, L.PRUNE_REC, L.VALIDATION, L.LATENCY, L.CONFIG, L.FAILURE, L.MANIFEST,
+              L.SEARCH, L.SENSITIVITY)
 
 
 def load_run_records(store: Store, prefix: str) -> RunRecords:
@@ -165,6 +171,7 @@ def load_run_records(store: Store, prefix: str) -> RunRecords:
         dataset=dataset, versions=manifest.versions if manifest else None,
         git_commit=manifest.git_commit if manifest else None, timings=manifest.timings if manifest else None,
         champion_compared=champion_compared, problems=tuple(p.problems),
+        search=p.get(SearchRecord), sensitivity=p.get(SensitivityRecord),
     )
 
 

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shears.records import ArtifactRecord
-from shears.report.plots import plot_accuracy, plot_schedule, plot_sizes, plot_sparsity
+from shears.report.plots import (
+    plot_accuracy,
+    plot_schedule,
+    plot_search,
+    plot_sensitivity,
+    plot_sizes,
+    plot_sparsity,
+)
 from shears.report.records import RunRecords
 
 
@@ -108,6 +115,7 @@ def _sizes(r: RunRecords) -> _Body:
                 "raw": a.raw_bytes,
                 "gzip": gz,
                 "vs_baseline": f"{base / max(gz, 1):.2f}\u00d7" if base is not None else "\u2014",
+                "structure": a.structure_gzip_bytes,
                 "delta": f"{gz - gz_by_name[src]:+,} vs {src}" if src in gz_by_name else "\u2014",
                 "deployable": a.name == _deployable(r),
             }
@@ -240,8 +248,41 @@ def _lineage(r: RunRecords) -> _Body:
     )
 
 
+def _search(r: RunRecords) -> _Body:
+    if r.search is None:
+        raise _NotAvailable("no search.json (a run from before the search, or one stopped before it)")
+    s = r.search
+    rows = [{
+        "number": t.number, "round": t.round, "origin": t.origin, "recipe": t.recipe.describe(), "state": t.state,
+        "gzip": t.gzip_bytes, "structure": t.structure_gzip_bytes, "accuracy": t.accuracy, "feasible": t.feasible,
+        "why": "; ".join(t.violations) or (t.error or ""), "seconds": t.seconds, "winner": t.number == s.winner,
+        "frontier": t.number in s.frontier,
+    } for t in s.trials]
+    min_acc = r.config.gates.min_accuracy if r.config else None
+    data = {"rows": rows, "enabled": s.enabled, "sampler": s.sampler, "winner": s.winner,
+            "feasible": s.winner_feasible, "budget": s.budget, "seconds": sorted(s.seconds.items()),
+            "baseline_accuracy": s.baseline_accuracy, "baseline_gzip": s.baseline_gzip_bytes}
+    plots = []
+    if any(t.state == "complete" for t in s.trials):
+        plots.append({"src": plot_search(s.trials, s.frontier, s.winner, min_acc, s.baseline_accuracy),
+                      "alt": "search trials: gzipped bytes vs validation accuracy"})
+    return _Body(data, plots=plots)
+
+
+def _sensitivity_section(r: RunRecords) -> _Body:
+    if r.sensitivity is None:
+        raise _NotAvailable("no sensitivity.json (the search was off)")
+    sens = r.sensitivity
+    rows = [{"layer": row.layer, "weights": row.weights, "drops": [p.drop_pp for p in row.points]}
+            for row in sens.layers]
+    return _Body({"ladder": sens.ladder, "rows": rows, "baseline": sens.baseline_accuracy, "method": sens.method},
+                 plots=[{"src": plot_sensitivity(sens), "alt": "per-layer sensitivity"}])
+
+
 SECTIONS: tuple[tuple[str, str, Callable[[RunRecords], _Body]], ...] = (
     ("summary", "Summary", _summary),
+    ("search", "Search", _search),
+    ("sensitivity", "Per-layer sensitivity", _sensitivity_section),
     ("sizes", "Size waterfall", _sizes),
     ("accuracy", "Accuracy per artifact", _accuracy),
     ("sparsity", "Per-layer sparsity", _sparsity),
