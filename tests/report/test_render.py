@@ -100,8 +100,9 @@ def sample_files(*, passed: bool = True, champion: str | None = None) -> dict[st
         },
         L.SENSITIVITY: {
             "baseline_accuracy": 0.958, "ladder": [0.5, 0.9],
-            "layers": [{"layer": "conv", "weights": 288, "points": [{"sparsity": 0.5, "accuracy": 0.9, "drop_pp": 5.8},
-                                                                    {"sparsity": 0.9, "accuracy": 0.5, "drop_pp": 45.8}]},
+            "layers": [{"layer": "conv", "weights": 288,
+                        "points": [{"sparsity": 0.5, "accuracy": 0.9, "drop_pp": 5.8},
+                                   {"sparsity": 0.9, "accuracy": 0.5, "drop_pp": 45.8}]},
                        {"layer": "dense", "weights": 147456,
                         "points": [{"sparsity": 0.5, "accuracy": 0.958, "drop_pp": 0.0},
                                    {"sparsity": 0.9, "accuracy": 0.94, "drop_pp": 1.8}]}],
