@@ -195,6 +195,12 @@ class GateConfig(_Frozen):
     champion_max_accuracy_drop_pp: float | None = Field(1.0, ge=0, le=100)
     # A model that does not beat always answering the test split's most frequent class has learned nothing.
     min_skill_margin_pp: float | None = Field(1.0, ge=0, le=100)
+    # The champion is scored on this run's test split. `point`: the drop on these rows must not exceed the
+    # maximum; `confident`: fail only when the drop is significantly above it (the 95% interval's lower bound).
+    champion_rule: Literal["point", "confident"] = "point"
+    # A champion that cannot run on this data (input shape, classes, label names): fail the run, or skip the
+    # champion gates (recorded either way).
+    champion_incomparable: Literal["fail", "skip"] = "fail"
 
 
 class ClaimConfig(_Frozen):

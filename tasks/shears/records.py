@@ -401,6 +401,33 @@ class ChampionSeen(_Model):
     etag: str
 
 
+class ChampionComparisonRecord(_Model):
+    """The challenger and the champion scored on this run's test split (the same rows, the same code path)."""
+
+    run_id: RunId
+    comparable: bool
+    reason: str  # why it could not be compared, or what was compared
+    rule: Literal["point", "confident"] = "point"
+    split: Split = "test"
+    n: int | None = None
+    challenger_accuracy: float | None = None
+    champion_accuracy: float | None = None  # on this run's test split
+    champion_recorded_accuracy: float | None = None  # what its own manifest says (its own data)
+    difference_pp: float | None = None  # challenger - champion
+    ci_low_pp: float | None = None
+    ci_high_pp: float | None = None
+    ci_method: str = "paired percentile bootstrap, 10,000 resamples, seed 0, 95%"
+    challenger_only: int | None = None  # discordant pairs (McNemar's b and c)
+    champion_only: int | None = None
+    both_right: int | None = None
+    both_wrong: int | None = None
+    mcnemar_p: float | None = None
+    challenger_gzip_bytes: int | None = None
+    champion_gzip_bytes: int | None = None  # its deployable, gzipped by the same function
+    same_data: bool | None = None  # the champion was trained on this run's dataset (same sha256)
+    champion_dataset_sha256: str | None = None
+
+
 class GatesRecord(Record):
     SCHEMA: ClassVar[str] = "shears.gates/v1"
     FILE: ClassVar[str] = "gates.json"
@@ -409,6 +436,7 @@ class GatesRecord(Record):
     summary: str
     champion: ChampionSeen | None = None
     gates: list[GateRecord]
+    comparison: ChampionComparisonRecord | None = None
 
 
 class FailureRecord(Record):

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from shears.config import GateConfig
-from shears.records import ArtifactRecord, LayerSparsityRecord, SparsityRecord
-from shears.stages.gates import ChampionRef, evaluate_gates, failed_summary
+from shears.records import ArtifactRecord, ChampionComparisonRecord, LayerSparsityRecord, SparsityRecord
+from shears.stages.gates import evaluate_gates, failed_summary
 
 BASE = ArtifactRecord(name="baseline", file="b.h5", kind="keras", raw_bytes=600_000, gzip_bytes=550_000, accuracy=0.97)
 DEP = ArtifactRecord(name="tflite_dynamic_range", file="m.tflite", kind="tflite", raw_bytes=150_000, gzip_bytes=50_000,
@@ -33,14 +33,46 @@ def test_each_gate_can_fail() -> None:
     assert line.startswith("gate(s) failed: min_accuracy") and "max_gzip_bytes" in line and "\n" not in line
 
 
-def test_champion_gates_name_the_champion() -> None:
-    champ = ChampionRef("night-1", accuracy=0.975, gzip_bytes=40_000)
-    res = _by_name(evaluate_gates(BASE, DEP, GateConfig(), champion=champ))
+def _comparison(diff_pp: float, lo: float, hi: float, champ_gz: int = 40_000, **kw: object) -> ChampionComparisonRecord:
+    base = {"run_id": "night-1", "comparable": True, "reason": "same rows", "n": 1000,
+            "challenger_accuracy": 0.96, "champion_accuracy": round(0.96 - diff_pp / 100, 6),
+            "difference_pp": diff_pp, "ci_low_pp": lo, "ci_high_pp": hi, "challenger_only": 5, "champion_only": 20,
+            "mcnemar_p": 0.004, "champion_gzip_bytes": champ_gz}
+    return ChampionComparisonRecord.model_validate({**base, **kw})
+
+
+def test_champion_gates_compare_on_the_same_rows() -> None:
+    res = _by_name(evaluate_gates(BASE, DEP, GateConfig(), champion=_comparison(-1.5, -2.4, -0.6)))
     size, acc = res["champion_max_size_increase_pct"], res["champion_max_accuracy_drop_pp"]
     assert not size.passed and size.observed == 25.0 and size.compared_to == "champion night-1"
-    assert not acc.passed and acc.observed == 1.5
-    ok = evaluate_gates(BASE, DEP, GateConfig(), champion=ChampionRef("n0", 0.96, 50_000))
+    assert not acc.passed and acc.observed == 1.5 and "on the same 1000 test rows" in acc.reason
+    assert "McNemar p=0.004" in acc.reason and "5/20 discordant" in acc.reason
+    ok = evaluate_gates(BASE, DEP, GateConfig(), champion=_comparison(0.3, -0.5, 1.1, champ_gz=50_000))
     assert all(r.passed for r in ok)
+
+
+def test_the_confident_rule_fails_only_a_significant_drop() -> None:
+    noisy = _comparison(-1.5, -3.2, 0.2)  # a 1.5 pp drop whose interval reaches into an improvement
+    point = _by_name(evaluate_gates(BASE, DEP, GateConfig(), champion=noisy))["champion_max_accuracy_drop_pp"]
+    confident = _by_name(evaluate_gates(BASE, DEP, GateConfig(champion_rule="confident"),
+                                        champion=noisy))["champion_max_accuracy_drop_pp"]
+    assert not point.passed and point.observed == 1.5
+    assert confident.passed and confident.observed == -0.2 and "confident" in confident.reason
+    sure = _comparison(-3.0, -4.1, -1.9)  # significantly worse than the 1.0 pp allowed
+    assert not _by_name(evaluate_gates(BASE, DEP, GateConfig(champion_rule="confident"),
+                                       champion=sure))["champion_max_accuracy_drop_pp"].passed
+
+
+def test_an_incomparable_champion_fails_or_is_skipped_as_configured() -> None:
+    other = ChampionComparisonRecord(run_id="n0", comparable=False, reason="it takes inputs of shape (4, 4)")
+    failed = evaluate_gates(BASE, DEP, GateConfig(), champion=other)
+    assert [(r.name, r.passed) for r in failed if r.name.startswith("champion")] == [("champion_comparable", False)]
+    skipped = evaluate_gates(BASE, DEP, GateConfig(champion_incomparable="skip"), champion=other)
+    (gate,) = [r for r in skipped if r.name.startswith("champion")]
+    assert gate.passed and "champion gates skipped" in gate.reason
+    tampered = other.model_copy(update={"reason": "x does not match the sha256 its manifest lists"})
+    gates = evaluate_gates(BASE, DEP, GateConfig(champion_incomparable="skip"), champion=tampered)
+    assert not next(r for r in gates if r.name == "champion_comparable").passed  # a changed file: never skipped
 
 
 def test_sparsity_gate_uses_weakest_layer() -> None:

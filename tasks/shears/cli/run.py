@@ -31,6 +31,21 @@ def artifact_table(metrics: MetricsRecord, latency: LatencyRecord | None) -> Tab
     return t
 
 
+def comparison_line(gates: GatesRecord) -> str | None:
+    """The champion comparison in one line: both accuracies on this run's test rows, the paired difference."""
+    c = gates.comparison
+    if c is None:
+        return None
+    if not c.comparable:
+        return f"champion {c.run_id}: not comparable on this data ({c.reason})"
+    data = "the same data" if c.same_data else "other data (its own recorded accuracy: " + (
+        f"{c.champion_recorded_accuracy:.4f})" if c.champion_recorded_accuracy is not None else "unknown)")
+    return (f"champion {c.run_id} on this run's {c.n} test rows: challenger {c.challenger_accuracy:.4f} vs champion "
+            f"{c.champion_accuracy:.4f} = {c.difference_pp:+.2f} pp (95% interval {c.ci_low_pp:+.2f} to "
+            f"{c.ci_high_pp:+.2f}), McNemar p={c.mcnemar_p:.3g} ({c.challenger_only}/{c.champion_only} discordant); "
+            f"champion trained on {data}")
+
+
 def gate_table(gates: GatesRecord) -> Table:
     t = Table(title="Gates")
     for col in ("gate", "threshold", "observed", "verdict", "reason"):
@@ -140,6 +155,9 @@ def run(
         out.print(artifact_table(outcome.metrics, outcome.latency))
     if outcome.gates:
         out.print(gate_table(outcome.gates))
+        line = comparison_line(outcome.gates)
+        if line:
+            out.print(line, highlight=False, soft_wrap=True)
     where = f"{outcome.store}/runs/{rid}" if outcome.passed else f"{outcome.store}/rejected/{rid}"
     out.print(f"run {rid}: {'PASSED' if outcome.passed else 'REJECTED'} -> {where}", highlight=False)
     if outcome.metrics:

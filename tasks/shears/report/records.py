@@ -72,6 +72,7 @@ class TrendEntry:
     current_champion: bool = False
     reason: str | None = None
     report_key: str | None = None  # store key of the run's report.html, when it has one
+    changed_data: bool = False  # its champion comparison ran on data the champion was not trained on
 
 
 @dataclass
@@ -199,16 +200,19 @@ def _trend_entry(store: Store, area: L.Area, run_id: str, names: set[str]) -> Tr
         except RecordError as exc:
             return TrendEntry(run_id, default_status, "", reason=str(exc))
         reason = None
-        if m.status == "rejected" and store.exists(layout.key(area, L.GATES)):
+        changed = False
+        if L.GATES in m.files or store.exists(layout.key(area, L.GATES)):
             try:
-                reason = GatesRecord.from_bytes(store.get(layout.key(area, L.GATES))).summary
+                gates = GatesRecord.from_bytes(store.get(layout.key(area, L.GATES)))
+                reason = gates.summary if m.status == "rejected" else None
+                changed = gates.comparison is not None and gates.comparison.same_data is False
             except RecordError as exc:
                 reason = str(exc)
         dep = m.deployable
         return TrendEntry(
             run_id, m.status, m.created_at, deployable=dep.name if dep else None,
             accuracy=dep.accuracy if dep else None, gzip_bytes=dep.gzip_bytes if dep else None, reason=reason,
-            report_key=layout.key(area, L.REPORT) if L.REPORT in m.files else None,
+            report_key=layout.key(area, L.REPORT) if L.REPORT in m.files else None, changed_data=changed,
         )
     try:
         key = layout.key(area, L.FAILURE)
@@ -239,5 +243,6 @@ def load_trend_entries(store: Store, last: int | None = None) -> list[TrendEntry
             e.run_id, e.status, e.created_at, e.deployable, e.accuracy, e.gzip_bytes,
             champion_seqs=tuple(sorted(seqs.get(e.run_id, []))) if published else (),
             current_champion=published and e.run_id == current, reason=e.reason, report_key=e.report_key,
+            changed_data=e.changed_data,
         ))
     return out

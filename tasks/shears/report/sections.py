@@ -202,7 +202,8 @@ def _gates(r: RunRecords) -> _Body:
     if r.gates is None:
         raise _NotAvailable("no gates.json (the run stopped before the gates)")
     champion = (r.gates.champion.run_id if r.gates.champion else None) or r.champion_compared
-    return _Body({"rows": r.gates.gates, "passed": r.gates.passed, "summary": r.gates.summary, "champion": champion})
+    return _Body({"rows": r.gates.gates, "passed": r.gates.passed, "summary": r.gates.summary, "champion": champion,
+                  "comparison": r.gates.comparison})
 
 
 def _validation(r: RunRecords) -> _Body:

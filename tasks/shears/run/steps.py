@@ -38,6 +38,7 @@ from shears.records import (
     SparsityRecord,
     TimingRecord,
     TrialRecord,
+    ValidationRecord,
     dumps,
 )
 from shears.run import lifecycle, provenance
@@ -493,18 +494,22 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
     GateFailure: the gate step itself records why the run was not published, in the CLI as in Airflow.
     """
     from shears.release.champion import read_champion, read_champion_manifest
-    from shears.stages.gates import ChampionRef, evaluate_gates, failed_summary
+    from shears.run.compare import compare_with_champion
+    from shears.stages.gates import evaluate_gates, failed_summary
 
     with _timed(ctx, "gate"):
         metrics = ctx.get_record(MetricsRecord)
         sparsity = ctx.get_record(SparsityRecord)
         champion = read_champion(ctx.store)
-        ref = None
+        comparison = None
         if champion is not None:
-            dep = read_champion_manifest(ctx.store, champion).deployable
-            if dep is not None:
-                ref = ChampionRef(champion.run_id, dep.accuracy, dep.gzip_bytes)
-        results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, ctx.cfg.gates, sparsity, ref,
+            splits = _splits(ctx, test=True)
+            x_test, y_test = splits.test()
+            ours = ctx.get(metrics.deployable_artifact.file)
+            comparison = compare_with_champion(
+                ctx.store, champion, read_champion_manifest(ctx.store, champion), ours,
+                ctx.get_record(ValidationRecord), x_test, y_test, splits.num_classes, ctx.cfg.gates.champion_rule)
+        results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, ctx.cfg.gates, sparsity, comparison,
                                  majority_rate=metrics.test_majority_rate)
         if ctx.has(L.SEARCH):
             search = ctx.get_record(SearchRecord)
@@ -515,6 +520,7 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
             summary=failed_summary(results),
             champion=ChampionSeen(run_id=champion.run_id, etag=champion.etag) if champion else None,
             gates=results,
+            comparison=comparison,
         )
         ctx.put_record(record)
     if not record.passed:

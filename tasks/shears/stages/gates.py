@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from shears.config import GateConfig
-from shears.records import ArtifactRecord, GateRecord, SparsityRecord
-
-
-@dataclass(frozen=True)
-class ChampionRef:
-    """What the regression gates need of the current champion (from its manifest)."""
-
-    run_id: str
-    accuracy: float
-    gzip_bytes: int
+from shears.records import ArtifactRecord, ChampionComparisonRecord, GateRecord, SparsityRecord
 
 
 def _gate(name: str, threshold: float, observed: float, ok: bool, what: str, compared_to: str | None) -> GateRecord:
@@ -45,7 +34,7 @@ def evaluate_gates(
     deployable: ArtifactRecord,
     cfg: GateConfig,
     strip: SparsityRecord | None = None,
-    champion: ChampionRef | None = None,
+    champion: ChampionComparisonRecord | None = None,
     *,
     majority_rate: float | None = None,
 ) -> list[GateRecord]:
@@ -88,23 +77,7 @@ def evaluate_gates(
                   f"{cfg.min_compression_ratio:.2f}x", "baseline")
         )
     if champion is not None:
-        ref = f"champion {champion.run_id}"
-        if cfg.champion_max_size_increase_pct is not None:
-            growth = round((gz - champion.gzip_bytes) / max(champion.gzip_bytes, 1) * 100, 4)
-            out.append(
-                _gate("champion_max_size_increase_pct", cfg.champion_max_size_increase_pct, growth,
-                      growth <= cfg.champion_max_size_increase_pct,
-                      f"gzipped {gz} B vs {ref} {champion.gzip_bytes} B = {growth:+.2f}% vs maximum "
-                      f"+{cfg.champion_max_size_increase_pct:.2f}%", ref)
-            )
-        if cfg.champion_max_accuracy_drop_pp is not None:
-            drop = round((champion.accuracy - acc) * 100, 4)
-            out.append(
-                _gate("champion_max_accuracy_drop_pp", cfg.champion_max_accuracy_drop_pp, drop,
-                      drop <= cfg.champion_max_accuracy_drop_pp,
-                      f"accuracy {acc:.4f} vs {ref} {champion.accuracy:.4f} = drop {drop:.2f} pp vs maximum "
-                      f"{cfg.champion_max_accuracy_drop_pp:.2f} pp", ref)
-            )
+        out += champion_gates(champion, cfg, deployable)
     return out
 
 
@@ -114,3 +87,42 @@ def failed_summary(results: list[GateRecord]) -> str:
     if not failed:
         return f"all {len(results)} gates passed"
     return "gate(s) failed: " + "; ".join(f"{r.name} ({r.reason})" for r in failed)
+
+
+def champion_gates(c: ChampionComparisonRecord, cfg: GateConfig, deployable: ArtifactRecord) -> list[GateRecord]:
+    """The regression gates against the champion, on this run's test split (never on its own old figures).
+
+    Not comparable (another input shape, other classes, a changed file): one failing gate, or with
+    `champion_incomparable: skip` one passing gate that says the champion gates were skipped and why.
+    """
+    ref = f"champion {c.run_id}"
+    if not c.comparable:
+        skip = cfg.champion_incomparable == "skip"
+        tampered = "sha256" in c.reason  # a changed champion file is never skipped
+        ok = skip and not tampered
+        what = f"{ref} not comparable on this data ({c.reason})" + ("; champion gates skipped" if ok else "")
+        return [_gate("champion_comparable", 1, 0, ok, what, ref)]
+    out = []
+    if cfg.champion_max_size_increase_pct is not None and c.champion_gzip_bytes is not None:
+        gz = deployable.gzip_bytes
+        growth = round((gz - c.champion_gzip_bytes) / max(c.champion_gzip_bytes, 1) * 100, 4)
+        out.append(
+            _gate("champion_max_size_increase_pct", cfg.champion_max_size_increase_pct, growth,
+                  growth <= cfg.champion_max_size_increase_pct,
+                  f"gzipped {gz} B vs {ref} {c.champion_gzip_bytes} B (same gzip) = {growth:+.2f}% vs maximum "
+                  f"+{cfg.champion_max_size_increase_pct:.2f}%", ref)
+        )
+    if cfg.champion_max_accuracy_drop_pp is not None and c.difference_pp is not None:
+        thr = cfg.champion_max_accuracy_drop_pp
+        drop = round(-c.difference_pp, 4)
+        drop_low = round(-(c.ci_high_pp if c.ci_high_pp is not None else c.difference_pp), 4)
+        drop_high = round(-(c.ci_low_pp if c.ci_low_pp is not None else c.difference_pp), 4)
+        judged = drop if cfg.champion_rule == "point" else drop_low
+        rule = "point" if cfg.champion_rule == "point" else "confident: the interval's lower bound"
+        out.append(
+            _gate("champion_max_accuracy_drop_pp", thr, judged, judged <= thr,
+                  f"on the same {c.n} test rows: {c.challenger_accuracy:.4f} vs {ref} {c.champion_accuracy:.4f} = "
+                  f"drop {drop:.2f} pp (95% interval {drop_low:.2f} to {drop_high:.2f}; McNemar p={c.mcnemar_p:.3g}, "
+                  f"{c.challenger_only}/{c.champion_only} discordant) vs maximum {thr:.2f} pp [{rule}]", ref)
+        )
+    return out

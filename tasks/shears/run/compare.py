@@ -1,0 +1,72 @@
+"""Score the champion on this run's test split, next to the challenger: the data both gates then compare.
+
+The champion's deployable file is read from the store and checked against the sha256 its manifest lists
+before it runs (a changed file is refused and said so), then both .tflite files go through the same LiteRT
+code path on the same rows. A champion that cannot take this data (another input shape, other classes) is
+recorded as not comparable, with the reason; the gates decide what that means (config).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shears.records import ChampionComparisonRecord, ManifestRecord, ValidationRecord
+from shears.release.champion import Champion
+from shears.store import Store, sha256_hex
+from shears.store import layout as L
+
+
+def _fit_channels(x: np.ndarray, want: tuple[int, ...]) -> np.ndarray | None:
+    """`x` in the champion's input shape when it differs only by a trailing channel axis of 1, else None."""
+    have = tuple(int(d) for d in x.shape[1:])
+    if have == want:
+        return x
+    if (*have, 1) == want:
+        return x[..., None]
+    if (*want, 1) == have:
+        return x[..., 0]
+    return None
+
+
+def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRecord, ours: bytes,
+                          validation: ValidationRecord, x_test: np.ndarray, y_test: np.ndarray,
+                          num_classes: int, rule: str) -> ChampionComparisonRecord:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from shears.stages.compare import paired_comparison
+    from shears.stages.measure import gzip_size, tflite_predict
+
+    dep = manifest.deployable
+    base = {"run_id": champion.run_id, "rule": rule, "champion_recorded_accuracy": dep.accuracy if dep else None,
+            "champion_dataset_sha256": manifest.dataset.sha256, "challenger_gzip_bytes": gzip_size(ours),
+            "same_data": manifest.dataset.sha256 == validation.dataset_sha256 if manifest.dataset.sha256 else None}
+
+    def not_comparable(reason: str) -> ChampionComparisonRecord:
+        return ChampionComparisonRecord(comparable=False, reason=reason, **base)
+
+    if dep is None:
+        return not_comparable("its manifest names no deployable model")
+    entry = manifest.files.get(dep.file)
+    key = L.RunLayout(champion.run_id).run(dep.file)
+    if entry is None:
+        return not_comparable(f"{key} is not listed in its manifest")
+    data = store.get(key)
+    if sha256_hex(data) != entry.sha256:
+        return not_comparable(f"{key} does not match the sha256 its manifest lists (changed after publication): "
+                              "refused to run it")
+    interp = Interpreter(model_content=data)
+    shape = tuple(int(d) for d in interp.get_input_details()[0]["shape_signature"][1:])
+    outputs = int(interp.get_output_details()[0]["shape"][-1])
+    x = _fit_channels(x_test, shape)
+    if x is None:
+        return not_comparable(f"it takes inputs of shape {shape}, this data has {tuple(x_test.shape[1:])}")
+    if outputs != num_classes:
+        return not_comparable(f"it has {outputs} outputs, this data has {num_classes} classes")
+    stats = paired_comparison(tflite_predict(ours, x_test) == y_test, tflite_predict(data, x) == y_test)
+    return ChampionComparisonRecord(
+        comparable=True, reason=f"both scored on this run's {stats.n} test rows", n=stats.n,
+        challenger_accuracy=stats.challenger_accuracy, champion_accuracy=stats.champion_accuracy,
+        difference_pp=stats.difference_pp, ci_low_pp=stats.ci_low_pp, ci_high_pp=stats.ci_high_pp,
+        challenger_only=stats.challenger_only, champion_only=stats.champion_only, both_right=stats.both_right,
+        both_wrong=stats.both_wrong, mcnemar_p=stats.mcnemar_p, champion_gzip_bytes=gzip_size(data), **base,
+    )
