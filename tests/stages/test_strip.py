@@ -21,6 +21,6 @@ def baseline(splits):  # type: ignore[no-untyped-def]
 
 def test_verification_fails_an_unpruned_model(baseline) -> None:  # type: ignore[no-untyped-def]
     # A dense model claimed as pruned (the silent 0% case) must fail verification, not pass.
-    result = strip_and_verify(baseline, ["conv", "dense"], 0.8, 0.01)
+    result = strip_and_verify(baseline, {"conv": 0.8, "dense": 0.8}, 0.01)
     assert not result.passed
     assert {r.layer for r in result.record.layers if not r.passed} == {"conv", "dense"}
