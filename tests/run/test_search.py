@@ -17,7 +17,7 @@ from tests.conftest import fast_config
 
 pytestmark = pytest.mark.tf
 
-SEARCH: dict[str, Any] = {"max_trials": 4, "rounds": 2, "trials_per_round": 2,
+SEARCH: dict[str, Any] = {"enabled": True, "max_trials": 4, "rounds": 2, "trials_per_round": 2,
                           "space": {"epochs": [2], "clusters": [0, 8], "qat": [True], "variants": ["int8"]}}
 
 
