@@ -169,6 +169,24 @@ def open_run_store(uri: str | None = None) -> Store:
     return open_store(text)
 
 
+VIEW_PREFIX = "/shears"  # where the API server mounts the Shears view (shears_web.py)
+
+
+def view_base() -> str:
+    """The Shears view's base URL: `[api] base_url` + /shears when configured, else the path alone."""
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return base + VIEW_PREFIX
+
+
+def view_run_url(run_id: str) -> str:
+    """The Shears view's page of one run (its outcome, report, model card)."""
+    from urllib.parse import quote
+
+    return f"{view_base()}/run/{quote(run_id)}"
+
+
 def run_layout(airflow_run_id: str) -> RunLayout:
     """Artifact keys of an Airflow run: the run id is sanitized deterministically, so retries reuse them."""
     from shears.store.layout import RunLayout, sanitize_run_id
@@ -431,5 +449,6 @@ def _record_failure(context: Context) -> None:
     if isinstance(exc, BaseException) and isinstance(exc.__cause__, ShearsError):
         cause = exc.__cause__
     key = lifecycle.record_failure(store, layout, ti.task_id, cause)
-    log.info("failure of %s recorded at %s/%s", ti.task_id, store.uri, key)
+    log.info("failure of %s recorded at %s/%s; Shears view: %s", ti.task_id, store.uri, key,
+             view_run_url(layout.run_id))
     lifecycle.end(store, layout, holder(context))
