@@ -61,10 +61,12 @@ ENV_TF_QUEUE = "SHEARS_TF_QUEUE"
 ENV_TF_POOL = "SHEARS_TF_POOL"
 ENV_SIGNING_CONN = "SHEARS_SIGNING_CONN_ID"
 
-# Parameter patterns (JSON-schema regexes, checked by Airflow when a run is triggered).
-CONFIG_PATTERN = r"^/\S.*\.ya?ml$"
-DATA_URI_PATTERN = r"^(/|file:///|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)\S*\.(npz|csv|parquet|pq)$"
-MODEL_URI_PATTERN = r"^(/|file:///|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)\S*\.(keras|h5)$"
+# Parameter patterns (JSON-schema regexes, checked by Airflow when a run is triggered: a bad value creates no run).
+# Airflow shows the raw pattern when one fails, so they stay short; each Param's description says the rule in
+# words with an example. Finer checks (bucket names, that the file exists) are validate's, with one-line errors.
+CONFIG_PATTERN = r"^/\S*\.ya?ml$"
+DATA_URI_PATTERN = r"^(/|file:///|s3://)\S+\.(npz|csv|parquet|pq)$"
+MODEL_URI_PATTERN = r"^(/|file:///|s3://)\S+\.(keras|h5)$"
 
 # Retry only what is plausibly transient: store / network I/O. Everything else (bad config or data,
 # failed gates, a bug, a TensorFlow error) fails at once instead of burning three retries. A lost
