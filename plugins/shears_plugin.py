@@ -108,7 +108,8 @@ class ShearsPlugin(AirflowPlugin):
     ]
     external_views = [  # noqa: RUF012
         {"name": "Shears", "href": VIEW_PREFIX.lstrip("/") + "/", "url_route": "shears", "destination": "nav"},
-        {"name": "Shears", "href": VIEW_PREFIX.lstrip("/") + "/run/{RUN_ID}?dag_id={DAG_ID}", "destination": "dag_run"},
+        {"name": "Shears", "href": VIEW_PREFIX.lstrip("/") + "/run/{RUN_ID}?dag_id={DAG_ID}", "url_route": "shears_run",
+         "destination": "dag_run"},
     ]
     global_operator_extra_links = [  # noqa: RUF012
         ShearsRunLink(), ShearsReportLink(), ShearsModelCardLink(), ShearsManifestLink(), ShearsRejectionLink(),
