@@ -186,6 +186,11 @@ def _shot(driver: Any, out: Path, name: str) -> Path:
     return path
 
 
+def _title(driver: Any) -> str:
+    """The title of the document in the current frame (WebDriver's own title is the top-level page's)."""
+    return str(driver.execute_script("return document.title"))
+
+
 def _in_iframe(driver: Any, what: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -222,7 +227,7 @@ def test_log_in_and_go_from_the_ui_to_both_reports(server: Server, driver: Any, 
     _wait(driver, "the run page", lambda d: d.find_elements(By.ID, "outcome"))
     assert driver.find_element(By.ID, "outcome").text.startswith("published")
     driver.find_element(By.LINK_TEXT, "Report").click()
-    _wait(driver, "the passing report", lambda d: d.title.startswith(f"Shears run {PASSED}"))
+    _wait(driver, "the passing report", lambda d: _title(d).startswith(f"Shears run {PASSED}"))
     assert driver.find_elements(By.ID, "gates")
     driver.switch_to.default_content()
     _shot(driver, tmp_path, "2-passing-report-in-ui.png")
@@ -236,7 +241,7 @@ def test_log_in_and_go_from_the_ui_to_both_reports(server: Server, driver: Any, 
     _shot(driver, tmp_path, "3-dag-run-shears-tab-rejected.png")
     _in_iframe(driver, "DAG-run Shears tab")
     driver.find_element(By.LINK_TEXT, "Report").click()
-    _wait(driver, "the rejected report", lambda d: d.title.startswith(f"Shears run {REJECTED}"))
+    _wait(driver, "the rejected report", lambda d: _title(d).startswith(f"Shears run {REJECTED}"))
     assert "FAIL" in driver.find_element(By.ID, "gates").text
     driver.switch_to.default_content()
     _shot(driver, tmp_path, "4-rejected-report-in-ui.png")
