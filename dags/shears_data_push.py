@@ -4,7 +4,8 @@
 Producer side of the `shears_pipeline` data asset. Copy new data to `$SHEARS_DATA_URI` (or run
 `shears data push FILE`, which copies *and* emits the event through the REST API), then trigger
 this DAG: its one task checks the object exists and emits an asset event carrying its size and
-sha256 (S3: etag). `shears_pipeline` is scheduled on that asset and starts a run.
+sha256 (S3: etag). `shears_pipeline` is scheduled on that asset and starts a run; its results are in the
+[Shears view](/shears/).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ DATA = data_asset()
     dag_id=PRODUCER_DAG_ID,
     schedule=None,
     catchup=False,
+    default_args={"owner": "shears"},
+    description="Announce new data for shears_pipeline (emits the data asset event that starts a run).",
     tags=["shears", "data"],
     doc_md=__doc__,
 )

@@ -10,9 +10,12 @@ search's trials are dynamically mapped tasks (`.expand()`) on the TensorFlow que
 train them in parallel; `select` picks the winner. Models and arrays move through the artifact store
 (`$SHEARS_STORE`, staging under `staging/<run_id>/`), never through XCom.
 
+* **Results**: the [Shears view](/shears/) (in the navigation as "Shears"): runs published and rejected, the
+  champion, reports and model cards; every task of a run links there ("Shears report", "Shears run", ...).
 * **Schedule**: nightly at 02:00 UTC, or as soon as the data asset (`$SHEARS_DATA_URI`) gets an event
   (`shears data push` or the `shears_data_push` DAG).
-* **Manual runs**: `config` (absolute YAML path), `data_uri`, `model_uri` override the defaults.
+* **Manual runs**: `config` (absolute YAML path), `data_uri`, `model_uri` override the defaults; a value of the
+  wrong form is refused when triggering (the form says what each field accepts, with an example).
 * **Run id**: artifacts live under the sanitized Airflow run id, so a retried task rewrites its own
   outputs only; a cleared run that was already published is refused.
 * **Failures**: bad config/data and failed gates fail at once (no retry) and are recorded under
@@ -69,12 +72,16 @@ TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
     params={
         "config": Param(
             None, type=["null", "string"], pattern=CONFIG_PATTERN, title="Pipeline config",
-            description="Absolute path of a pipeline YAML (empty: $SHEARS_CONFIG or the embedded defaults).",
+            description="Absolute path of a pipeline YAML on the workers, ending in .yaml or .yml. "
+                        "Example: /etc/shears/nightly.yaml. Empty: $SHEARS_CONFIG, else the embedded defaults.",
+            examples=["/etc/shears/nightly.yaml"],
         ),
         "data_uri": Param(
             None, type=["null", "string"], pattern=DATA_URI_PATTERN, title="Data URI",
-            description="NPZ/CSV/Parquet: /abs/path, file:///abs/path or s3://bucket/key "
-                        "(empty: config data.uri, else the data asset if present, else sklearn digits).",
+            description="An .npz, .csv or .parquet file as /abs/path, file:///abs/path or s3://bucket/key. "
+                        "Example: s3://ml-data/incoming/digits.npz. Empty: the config's data.uri, else the data "
+                        "asset if present, else sklearn digits.",
+            examples=["s3://ml-data/incoming/digits.npz", "/data/incoming/digits.csv"],
         ),
         "force_claim": Param(
             False, type="boolean", title="Take over a stale run-id claim",
@@ -83,9 +90,14 @@ TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
         ),
         "model_uri": Param(
             None, type=["null", "string"], pattern=MODEL_URI_PATTERN, title="Pre-trained model URI",
-            description="A .keras/.h5 model to prune instead of training a baseline (empty: train one).",
+            description="A .keras or .h5 model to prune instead of training a baseline, as /abs/path, "
+                        "file:///abs/path or s3://bucket/key. Example: s3://ml-models/base/model.keras. "
+                        "Empty: train one.",
+            examples=["s3://ml-models/base/model.keras"],
         ),
     },
+    description="Prune, quantize, gate and publish a Keras model: nightly at 02:00 UTC or when the data asset "
+                "updates. Results: the Shears view (/shears/).",
     tags=["shears", "ml"],
     doc_md=__doc__,
 )

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -60,10 +61,12 @@ ENV_TF_QUEUE = "SHEARS_TF_QUEUE"
 ENV_TF_POOL = "SHEARS_TF_POOL"
 ENV_SIGNING_CONN = "SHEARS_SIGNING_CONN_ID"
 
-# Parameter patterns (JSON-schema regexes, checked by Airflow when a run is triggered).
-CONFIG_PATTERN = r"^/\S.*\.ya?ml$"
-DATA_URI_PATTERN = r"^(/|file:///|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)\S*\.(npz|csv|parquet|pq)$"
-MODEL_URI_PATTERN = r"^(/|file:///|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/)\S*\.(keras|h5)$"
+# Parameter patterns (JSON-schema regexes, checked by Airflow when a run is triggered: a bad value creates no run).
+# Airflow shows the raw pattern when one fails, so they stay short; each Param's description says the rule in
+# words with an example. Finer checks (bucket names, that the file exists) are validate's, with one-line errors.
+CONFIG_PATTERN = r"^/\S*\.ya?ml$"
+DATA_URI_PATTERN = r"^(/|file:///|s3://)\S+\.(npz|csv|parquet|pq)$"
+MODEL_URI_PATTERN = r"^(/|file:///|s3://)\S+\.(keras|h5)$"
 
 # Retry only what is plausibly transient: store / network I/O. Everything else (bad config or data,
 # failed gates, a bug, a TensorFlow error) fails at once instead of burning three retries. A lost
@@ -166,6 +169,24 @@ def open_run_store(uri: str | None = None) -> Store:
         bucket, prefix = parse_s3_uri(text)
         return S3Store(bucket, prefix, client=s3_client())
     return open_store(text)
+
+
+VIEW_PREFIX = "/shears"  # where the API server mounts the Shears view (shears_web.py)
+
+
+def view_base() -> str:
+    """The Shears view's base URL: `[api] base_url` + /shears when configured, else the path alone."""
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return base + VIEW_PREFIX
+
+
+def view_run_url(run_id: str) -> str:
+    """The Shears view's page of one run (its outcome, report, model card)."""
+    from urllib.parse import quote
+
+    return f"{view_base()}/run/{quote(run_id)}"
 
 
 def run_layout(airflow_run_id: str) -> RunLayout:
@@ -304,17 +325,24 @@ def run_step(name: str, context: Context | None = None, *, item: Any = None) -> 
     (on_task_failure). Whether the step succeeds or fails, its lineage (the data, the champion, what it
     published) is then reported to the OpenLineage provider for this task run (emit_lineage).
     """
+    from shears.errors import GateFailure
+    from shears.keras import quiet
     from shears.run import lifecycle
     from shears.run.steps import step
 
+    quiet.install()  # before anything imports TensorFlow or Great Expectations: their start-up noise off
     ctx = _current(context)
     run: RunContext | None = None
+    t0 = time.perf_counter()
     try:
         with shears_errors():
             if name == "validate":
                 run, info = start_run(ctx)
             else:
                 run, info = run_context(ctx), {}
+                log.info("shears %s: run %s store=%s config=%s data=%s model=%s", name, run.run_id, run.store.uri,
+                         "as validated (staged config.json)", run.cfg.data.uri or "embedded digits",
+                         run.cfg.model.pretrained or "trained here")
             claim = lifecycle.resume(run.store, run.layout, run.cfg, holder(ctx))
             claim.start_heartbeat()
             try:
@@ -322,14 +350,45 @@ def run_step(name: str, context: Context | None = None, *, item: Any = None) -> 
                 result = this.run(run, item) if this.expands is not None else this.run(run)
                 if info:
                     result = {**result, **info}
+            except GateFailure:
+                log_gate_table(run)
+                raise
             finally:
                 claim.stop_heartbeat()
             if name == "publish":
                 lifecycle.end(run.store, run.layout, holder(ctx))
+            log.info("shears %s: done in %.1f s: %s", name, time.perf_counter() - t0, one_line(result))
             return result
     finally:
         if run is not None:
             emit_lineage(run, name)
+
+
+def one_line(result: Any, limit: int = 400) -> str:
+    """A step's result as one bounded log line (keys and small numbers; long values elided)."""
+    import json
+
+    text = json.dumps(result, sort_keys=True, default=str, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 20] + f"... ({len(text)} chars)"
+
+
+def log_gate_table(run: RunContext) -> None:
+    """The gate table as the last thing a gate failure logs (read back from rejected/<id>/gates.json)."""
+    from shears.records import GatesRecord
+    from shears.store import layout as L
+
+    try:
+        gates = GatesRecord.model_validate_json(run.store.get(run.layout.rejected(L.GATES)))
+    except Exception:  # the rejection itself is what matters; the table is a convenience
+        log.warning("shears: could not read the gate table back", exc_info=True)
+        return
+    rows = [("gate", "threshold", "observed", "verdict", "reason")]
+    rows += [(g.name, str(g.threshold), str(g.observed), "pass" if g.passed else "FAIL", g.reason)
+             for g in gates.gates]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
+    log.info("shears gate: REJECTED, recorded at %s/%s\n%s", run.store.uri, run.layout.rejected_prefix,
+             "\n".join(lines))
 
 
 def emit_lineage(run: RunContext, name: str) -> None:
@@ -392,5 +451,6 @@ def _record_failure(context: Context) -> None:
     if isinstance(exc, BaseException) and isinstance(exc.__cause__, ShearsError):
         cause = exc.__cause__
     key = lifecycle.record_failure(store, layout, ti.task_id, cause)
-    log.info("failure of %s recorded at %s/%s", ti.task_id, store.uri, key)
+    log.info("failure of %s recorded at %s/%s; Shears view: %s", ti.task_id, store.uri, key,
+             view_run_url(layout.run_id))
     lifecycle.end(store, layout, holder(context))

@@ -1,67 +1,93 @@
-"""Shears' Airflow plugin: links from every task of a shears_pipeline run to the run's report and manifest.
+"""Shears' Airflow plugin: the Shears view (a FastAPI app at /shears, shears_web.py) and links into it.
 
-Global operator extra links are evaluated by the API server when the UI asks for a task's links;
-the URL is derived from the task instance's run id alone (shears_airflow.run_layout: the same keys the
-tasks write), so no store access happens in the API server. Set SHEARS_STORE_BROWSE_URL to an HTTP(S)
-base that serves the store (a static server, an S3 website or a CDN) to get clickable links; otherwise
-local stores get file:// links and s3:// stores links into the AWS console.
+* `fastapi_apps`: the API server mounts shears_web's app at /shears: same origin as the UI, behind its login.
+* `external_views`: "Shears" in the navigation (runs, champion, trend) and a "Shears" tab on every DAG run
+  (that run's outcome, report and model card).
+* `global_operator_extra_links`: "Shears run", "Shears report", "Shears model card", "Shears manifest" and
+  "Shears rejection" on every task of a shears_pipeline run. Evaluated by the API server when the UI asks: the
+  run's outcome is read from the store (runs/<id>/ once published, rejected/<id>/ when refused) and a link is
+  offered only when its target exists, so a rejected run's links open rejected/<id>/report.html, and a passing
+  run has no "rejection" link.
 
-Imports stay light (the API server loads this module): shears.store.layout and shears.store are stdlib-only.
+Where links point: into the Shears view (`[api] base_url` + /shears/files/...), which serves both local and S3
+stores; or, with $SHEARS_STORE_BROWSE_URL set, at that http(s) base + the store key (a static server, an S3
+website or a CDN the operator runs). Never file:// (the UI does not render it).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
-from shears.errors import ConfigError
 from shears.store import layout as L
-from shears.store import parse_s3_uri
-from shears_airflow import PIPELINE_DAG_ID, run_layout, store_uri
+from shears_airflow import PIPELINE_DAG_ID, VIEW_PREFIX, open_run_store, run_layout, view_base, view_run_url
+from shears_web import create_app, file_path, outcome_of
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
+    from shears.store import Store
 
 ENV_BROWSE_URL = "SHEARS_STORE_BROWSE_URL"
+log = logging.getLogger("shears.airflow.links")
 
 
-def object_url(key: str, store: str | None = None) -> str:
-    """A browser URL for `key` in the store ("" for an s3:// store URI without a bucket)."""
+def object_url(area: str, run_id: str, name: str) -> str:
+    """The URL a browser opens for one file of a run folder: $SHEARS_STORE_BROWSE_URL + key, else the view."""
+    layout = L.RunLayout(run_id)
     base = os.environ.get(ENV_BROWSE_URL)
     if base:
+        key = layout.run(name) if area == "runs" else layout.rejected(name)
         return f"{base.rstrip('/')}/{quote(key)}"
-    root = store or store_uri()
-    if root.startswith("s3://"):
-        try:
-            bucket, prefix = parse_s3_uri(root)
-        except ConfigError:
-            return ""
-        full = f"{prefix}/{key}" if prefix else key
-        return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(full)}"
-    return f"file://{quote(os.path.abspath(root))}/{quote(key)}"
+    return view_base() + quote(file_path("runs" if area == "runs" else "rejected", run_id, name))
 
 
 class _RunArtifactLink(BaseOperatorLink):
-    """A link to one file of the run's folder in the store (runs/<id>/ or rejected/<id>/); empty for
-    tasks of other DAGs."""
+    """A link to one file of the run's folder, wherever the run's outcome put it; "" (not offered) for tasks of
+    other DAGs, runs with no folder yet, or a file that folder does not hold."""
 
-    rejected: ClassVar[bool] = False
-    file: ClassVar[str] = L.MANIFEST
+    file: ClassVar[str] = L.REPORT
+    only: ClassVar[str | None] = None  # "rejected": offered only for rejected runs
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         if ti_key.dag_id != PIPELINE_DAG_ID:
             return ""
-        layout = run_layout(ti_key.run_id)
-        return object_url(layout.rejected(self.file) if self.rejected else layout.run(self.file))
+        try:
+            run_id = run_layout(ti_key.run_id).run_id
+            store = open_run_store()
+            return self.resolve(store, run_id)
+        except Exception:  # a link must never break the UI's task page
+            log.warning("shears: could not resolve the %s link of %s", self.name, ti_key.run_id, exc_info=True)
+            return ""
+
+    def resolve(self, store: Store, run_id: str) -> str:
+        area = outcome_of(store, run_id)
+        if area is None or (self.only is not None and area != self.only):
+            return ""
+        layout = L.RunLayout(run_id)
+        key = layout.run(self.file) if area == "runs" else layout.rejected(self.file)
+        return object_url(area, run_id, self.file) if store.exists(key) else ""
+
+
+class ShearsRunLink(_RunArtifactLink):
+    name = "Shears run"
+
+    def resolve(self, store: Store, run_id: str) -> str:
+        return view_run_url(run_id) if outcome_of(store, run_id) is not None else ""
 
 
 class ShearsReportLink(_RunArtifactLink):
     name = "Shears report"
     file = L.REPORT
+
+
+class ShearsModelCardLink(_RunArtifactLink):
+    name = "Shears model card"
+    file = L.MODEL_CARD_MD
 
 
 class ShearsManifestLink(_RunArtifactLink):
@@ -71,12 +97,20 @@ class ShearsManifestLink(_RunArtifactLink):
 
 class ShearsRejectionLink(_RunArtifactLink):
     name = "Shears rejection"
-    rejected = True
     file = L.FAILURE
+    only = "rejected"
 
 
 class ShearsPlugin(AirflowPlugin):
     name = "shears"
-    global_operator_extra_links = [  # noqa: RUF012 - AirflowPlugin declares it a plain list
-        ShearsReportLink(), ShearsManifestLink(), ShearsRejectionLink(),
+    fastapi_apps = [  # noqa: RUF012 - AirflowPlugin declares these plain lists
+        {"app": create_app(), "url_prefix": VIEW_PREFIX, "name": "Shears"},
+    ]
+    external_views = [  # noqa: RUF012
+        {"name": "Shears", "href": VIEW_PREFIX.lstrip("/") + "/", "url_route": "shears", "destination": "nav"},
+        {"name": "Shears", "href": VIEW_PREFIX.lstrip("/") + "/run/{RUN_ID}?dag_id={DAG_ID}", "url_route": "shears_run",
+         "destination": "dag_run"},
+    ]
+    global_operator_extra_links = [  # noqa: RUF012
+        ShearsRunLink(), ShearsReportLink(), ShearsModelCardLink(), ShearsManifestLink(), ShearsRejectionLink(),
     ]

@@ -41,6 +41,9 @@ def test_default_run_passes_with_no_options(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "shears.cli.main", "run", "--run-id", "default"], cwd=tmp_path,
                           env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # quiet by default: only the step lines, none of TensorFlow's C++ start-up noise (cuInit, cudart_stub, ...)
+    noise = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("step ")]
+    assert noise == [], noise
     run = tmp_path / "artifacts" / "runs" / "default"
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "passed" and manifest["gates_passed"]

@@ -211,24 +211,3 @@ def test_failure_callback_that_cannot_write_keeps_staging(shears_env: Path, monk
     assert rec.exc_info is not None and isinstance(rec.exc_info[1], StoreError)
     assert store.list(f"rejected/{RID}/") == []
     assert store.exists(f"staging/{RID}/validation.json")  # nothing dropped when nothing was recorded
-
-
-def test_plugin_links(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from shears_plugin import ShearsManifestLink, ShearsRejectionLink, ShearsReportLink
-
-    monkeypatch.delenv("SHEARS_STORE_BROWSE_URL", raising=False)
-    monkeypatch.setenv("SHEARS_STORE", str(tmp_path / "store"))
-    key = SimpleNamespace(dag_id="shears_pipeline", task_id="gate", run_id=AIRFLOW_RUN_ID, map_index=-1)
-    op: Any = None
-    assert ShearsReportLink().get_link(op, ti_key=key) == f"file://{tmp_path}/store/runs/{RID}/report.html"
-    assert ShearsRejectionLink().get_link(op, ti_key=key).endswith(f"/store/rejected/{RID}/failure.json")
-    assert ShearsManifestLink().get_link(op, ti_key=SimpleNamespace(dag_id="other", run_id="x")) == ""
-
-    monkeypatch.setenv("SHEARS_STORE", "s3://ml-artifacts/shears")
-    assert ShearsManifestLink().get_link(op, ti_key=key) == (
-        f"https://s3.console.aws.amazon.com/s3/object/ml-artifacts?prefix=shears/runs/{RID}/manifest.json"
-    )
-    monkeypatch.setenv("SHEARS_STORE_BROWSE_URL", "https://artifacts.example.com/shears/")
-    assert ShearsReportLink().get_link(op, ti_key=key) == (
-        f"https://artifacts.example.com/shears/runs/{RID}/report.html"
-    )

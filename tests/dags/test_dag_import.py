@@ -52,7 +52,8 @@ def test_plugin_registers_global_links() -> None:
     proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().splitlines()[-1] == "['Shears manifest', 'Shears rejection', 'Shears report']"
+    assert proc.stdout.strip().splitlines()[-1] == (
+        "['Shears manifest', 'Shears model card', 'Shears rejection', 'Shears report', 'Shears run']")
 
 
 def test_plugin_alone_imports_only_light_modules() -> None:

@@ -134,6 +134,23 @@ def test_params_have_types_patterns_and_null_defaults(dags: dict[str, Any]) -> N
         assert schema["type"] == ["null", "string"] and schema["pattern"]
 
 
+def test_params_say_what_they_accept_with_an_example(dags: dict[str, Any]) -> None:
+    params = dags["shears_pipeline"].params
+    for name in ("config", "data_uri", "model_uri"):
+        schema = params.get_param(name).schema
+        assert "Example: " in str(params.get_param(name).description) and len(schema["pattern"]) <= 50, name
+        for example in schema["examples"]:
+            assert params.get_param(name).resolve(example) == example  # the examples are accepted
+
+
+def test_descriptions_owners_and_docs(dags: dict[str, Any]) -> None:
+    pipeline, producer = dags["shears_pipeline"], dags["shears_data_push"]
+    assert "nightly at 02:00 UTC or when the data asset updates" in pipeline.description
+    assert producer.description and "shears_pipeline" in producer.description
+    assert {t.owner for d in (pipeline, producer) for t in d.tasks} == {"shears"}
+    assert "(/shears/)" in pipeline.doc_md and "(/shears/)" in producer.doc_md
+
+
 @pytest.mark.parametrize(
     ("name", "value", "ok"),
     [
@@ -145,6 +162,8 @@ def test_params_have_types_patterns_and_null_defaults(dags: dict[str, Any]) -> N
         ("data_uri", "s3://ml-data/incoming/x.parquet", True),
         ("data_uri", "http://example.com/x.npz", False),
         ("data_uri", "s3://ml-data/incoming/x.txt", False),
+        ("data_uri", "relative.txt", False),
+        ("data_uri", "data/x.npz", False),
         ("model_uri", "s3://models/base/model.keras", True),
         ("model_uri", "/models/base.h5", True),
         ("model_uri", "/models/base.onnx", False),

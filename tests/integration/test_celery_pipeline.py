@@ -196,6 +196,14 @@ class Deployment:
             return "\n".join(json.dumps(e) if not isinstance(e, str) else e for e in content)
         return str(content)
 
+    def task_log_entries(self, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
+        """The task log as structured entries (event, level, logger, ...), one per logged line."""
+        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        body = self.cluster.api("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
+        content = body.get("content") if isinstance(body, dict) else None
+        assert isinstance(content, list), f"unexpected log body: {str(body)[:500]}"
+        return [e if isinstance(e, dict) else {"event": str(e)} for e in content]
+
     def failure_report(self, run_id: str) -> str:
         lines = [f"run {run_id}:"]
         try:
@@ -391,6 +399,26 @@ def test_passing_run_publishes_champion_on_s3(deploy: Deployment) -> None:
     audit = _shears(deploy, "audit", deploy.store)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "consistent" in audit.stderr
+
+
+def test_successful_task_logs_are_quiet_and_say_what_they_used(deploy: Deployment) -> None:
+    """Real supervised task logs (Airflow shows every stderr line of a task as ERROR): on a passing run no task
+    logs an ERROR (TensorFlow's cuInit/cudart/use_unbounded_threadpool lines, GX's INFO flood are gone), the
+    validate log fits on a screen, and each task says up front what it uses and at the end its result."""
+    run_id = f"it_pass_{deploy.db.name}"
+    tis = deploy.task_instances(run_id)
+    if tis.get("publish", {}).get("state") != "success":
+        pytest.skip("needs the passing run")
+    for task_id in tis:
+        entries = deploy.task_log_entries(run_id, task_id)
+        errors = [e for e in entries if str(e.get("level", "")).lower() in ("error", "critical")]
+        assert errors == [], f"{task_id}: {errors[:5]}"
+        events = [str(e.get("event", "")) for e in entries]
+        assert any(ev.startswith(f"shears {task_id}: done in") for ev in events), f"{task_id}: {events[-10:]}"
+        assert any(ev.startswith(("shears run ", f"shears {task_id}: run ")) and "store=" in ev and "data=" in ev
+                   for ev in events), f"{task_id}: {events[:10]}"
+        if task_id == "validate":
+            assert len(entries) <= 50, f"validate logged {len(entries)} lines: {events}"
 
 
 def test_failing_gate_fails_the_run_and_keeps_the_champion(deploy: Deployment) -> None:

@@ -113,8 +113,15 @@ def run(
     signing_key: Annotated[Path | None, typer.Option(
         "--signing-key", envvar="SHEARS_SIGNING_KEY",
         help="EC private key (PEM) to sign the run folder with; passphrase in $SHEARS_SIGNING_KEY_PASSPHRASE")] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="also show TensorFlow's C++ start-up lines (same as SHEARS_VERBOSE=1)")] = False,
 ) -> None:
     """Validate → baseline → search (sensitivity, trials) → select → evaluate → gate → publish."""
+    from shears.keras import quiet
+
+    if verbose:
+        os.environ[quiet.ENV_VERBOSE] = "1"  # also reaches the --jobs trial processes
+    quiet.install()  # before anything imports TensorFlow
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from shears.config import load_config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 
 from shears.errors import ConfigError, first_line
@@ -13,7 +14,9 @@ def model_to_h5(model: keras.Model, *, include_optimizer: bool) -> bytes:
     """HDF5 bytes; without the optimizer this is the deployable Keras form (the optimizer triples size)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.h5"
-        keras.models.save_model(model, path, include_optimizer=include_optimizer, save_format="h5")
+        with warnings.catch_warnings():  # .h5 is chosen on purpose (tfmot, size); the "legacy" notice is noise
+            warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+            keras.models.save_model(model, path, include_optimizer=include_optimizer, save_format="h5")
         return path.read_bytes()
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
+from shears.keras import quiet
+
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -24,7 +26,8 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
-tf.get_logger().setLevel("ERROR")
+# TF's and absl's Python warnings (e.g. legacy HDF5); the C++ start-up lines: quiet.install at entry points
+quiet.quiet_python_loggers()
 
 if _threads := os.environ.get("SHEARS_TF_THREADS"):  # parallel trials: each process gets its share of the cores
     tf.config.threading.set_intra_op_parallelism_threads(int(_threads))

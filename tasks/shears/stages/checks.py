@@ -9,7 +9,6 @@ observed value.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -142,10 +141,12 @@ def _describe(kwargs: dict[str, Any]) -> str:
 
 def validate_data(raw: RawDataset, cfg: ValidationConfig) -> ValidationRecord:
     """Run every expectation built from `cfg` and the data kind; never raises on bad data."""
+    from shears.keras.quiet import quiet_python_loggers
+
+    quiet_python_loggers()  # before GX is imported: its import alone logs ~200 INFO lines
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     num_classes = num_classes_of(raw, cfg.num_classes)
     rows = _row_table(raw)
     tables = {"rows": rows, "classes": _class_table(rows), "splits": _split_table(rows)}

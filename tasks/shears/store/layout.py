@@ -122,6 +122,17 @@ def sanitize_run_id(raw: str) -> str:
     return clean
 
 
+RUN_FILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,7}")
+
+
+def check_run_file(name: str) -> str:
+    """A file name inside a run folder as a reader may ask for it (a URL path): relative, no '.'/'..' part,
+    no hidden or empty part, no backslash; else a ConfigError. Keeps requests inside the run's folder."""
+    if not isinstance(name, str) or not RUN_FILE_RE.fullmatch(name):
+        raise ConfigError(f"not a file of a run folder: {elide(str(name))}")
+    return name
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """The keys of one run id in every area of the store."""
