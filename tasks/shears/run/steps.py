@@ -84,9 +84,11 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     """
     from shears.errors import DataError
     from shears.keras.allowlist import check_builder
+    from shears.keras.fileinfo import inspect_model_file
     from shears.release.champion import read_champion, read_champion_manifest
     from shears.stages.checks import validate_data
     from shears.stages.data import (
+        fit_channel_axis,
         holdout_to_npz,
         load_digits_default,
         num_classes_of,
@@ -119,6 +121,14 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
             if scaling is not None:  # recorded: the deployed model expects inputs scaled the same way
                 report = report.model_copy(update={"input_scale": scaling.scale, "input_dtype": scaling.dtype})
                 ctx.put_record(report)
+        if ctx.cfg.model.pretrained:  # grayscale images without a channel axis for a (H, W, 1) model: add it
+            info = inspect_model_file(read_uri(ctx.cfg.model.pretrained, ctx.s3_client), ctx.cfg.model.pretrained)
+            raw, how = fit_channel_axis(raw, info.input_shape)
+            shape = list(info.input_shape) if info.input_shape is not None else None
+            report = report.model_copy(update={"channel_axis": how, "model_input_shape": shape})
+            ctx.put_record(report)
+        if raw.class_names is not None:  # class id i is line i; published beside the models
+            ctx.put(L.LABELS, "".join(f"{n}\n" for n in raw.class_names).encode())
         try:
             classes = num_classes_of(raw, ctx.cfg.validation.num_classes)
             splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes,
@@ -142,6 +152,8 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         "checks": len(report.checks),
         "prune_end_step": schedule.end_step,
         "input_scale": report.input_scale,
+        "channel_axis": report.channel_axis,
+        "classes": report.class_names,
     }
 
 
