@@ -86,7 +86,7 @@ def sequential_mlp(csv: Path, epochs: int = 60) -> Any:
     y = np.searchsorted(np.array(sorted(df["label"].unique())), df["label"].to_numpy())
     norm = keras.layers.Normalization(name="norm")
     norm.adapt(x)
-    model = keras.Sequential([keras.Input((4,)), norm, keras.layers.Dense(32, activation="relu", name="hidden"),
+    model = keras.Sequential([keras.Input((4,)), norm, keras.layers.Dense(64, activation="relu", name="hidden"),
                               keras.layers.Dense(3, name="logits")], name="k3_mlp")
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
