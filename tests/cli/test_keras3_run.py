@@ -95,13 +95,14 @@ def test_keras3_mlp_on_csv_with_class_names(tmp_path: Path) -> None:
 
 def test_keras3_mobilenet_v2_runs_end_to_end(tmp_path: Path) -> None:
     """keras.applications.MobileNetV2 (alpha 0.35, 32x32x3, 10 classes), one epoch on learnable images."""
-    x, y = k3models.learnable_images()
+    x, y = k3models.learnable_images(n=300)
     model = tmp_path / "mnv2.keras"
     k3models.mobilenet_v2(x, y).save(model)
     data = tmp_path / "images.npz"
     data.write_bytes(npz_bytes(x=x, y=y))
     loose = {"gates": {"min_accuracy": None, "max_accuracy_drop_pp": None, "min_skill_margin_pp": None,
-                       "min_compression_ratio": 1.0}, "prune": {"epochs": 1}}
+                       "min_compression_ratio": 1.0}, "prune": {"epochs": 1},
+             "convert": {"variants": ["dynamic_range"]}}
     result, run = _run(tmp_path, model, data, "mnv2", **loose)
     assert result.exit_code == 0, result.output
     _check_published(run, "Keras 3 .keras")
