@@ -55,6 +55,9 @@ class ModelConfig(_Frozen):
     learning_rate: float = Field(1e-3, gt=0, lt=1)
     validation_split: float = Field(0.0, ge=0, lt=1)
     seed: int = 42
+    conversion_tolerance: float = Field(
+        1e-5, gt=0, le=1, description="a Keras 3 model rebuilt in tf_keras (and given back as Keras 3) may differ "
+                                      "from the original by at most this much in any output, on up to 512 rows")
 
 
 class PruneConfig(_Frozen):

@@ -109,6 +109,11 @@ class ValidationRecord(Record):
     # model expects inputs scaled the same way
     input_scale: float | None = None
     input_dtype: str | None = None
+    # labels given as class names: class id i is class_names[i] (sorted by name); published as models/labels.txt
+    class_names: list[str] | None = None
+    # images without a channel axis for a model that wants (H, W, 1): "added" (or "dropped" in the reverse case)
+    channel_axis: Literal["added", "dropped"] | None = None
+    model_input_shape: list[int] | None = None  # of a pre-trained model, read from its file
 
     @property
     def failed(self) -> list[CheckRecord]:
@@ -137,6 +142,13 @@ class BaselineRecord(Record):
     split: Split = "test"  # where `accuracy` was measured (Shears 0.1: test; since the search: validation)
     gzip_bytes: int | None = None  # of the baseline .h5 without optimizer (the search's compression reference)
     prunable_layers: dict[str, int] = Field(default_factory=dict)  # layer -> kernel weights
+    # where the model came from: "trained here", "Keras 2 .h5", "Keras 3 .keras", ...
+    origin: str = "trained here"
+    # a Keras 3 model rebuilt in tf_keras: the largest |output difference| of the two on `conversion_samples`
+    # rows of the run's training data (must be <= conversion_tolerance, else the run stops)
+    conversion_max_abs_diff: float | None = None
+    conversion_samples: int | None = None
+    conversion_tolerance: float | None = None
 
 
 class ScheduleRecord(_Model):

@@ -197,6 +197,10 @@ def test_pretrained_model_flow(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     baseline = json.loads((store / "runs" / "pre" / "baseline.json").read_text())
     assert baseline["pretrained"] == str(user) and baseline["history"] == {}
+    # a tf_keras file loads as before: no rebuild, no Keras 3 copy given back
+    assert baseline["origin"] == "Keras 2 .keras" and baseline["conversion_max_abs_diff"] is None
+    assert not (store / "runs" / "pre" / "models" / "stripped.keras").exists()
+    assert "model: Keras 2 .keras" in result.stdout
 
 
 def test_already_published_run_id_is_refused(tmp_path: Path) -> None:

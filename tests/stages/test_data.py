@@ -91,3 +91,42 @@ def test_parser_errors_without_a_message_still_give_one_line() -> None:
     from shears.errors import first_line
 
     assert first_line(ValueError()) == "" and first_line("\n  two\nlines") == "two"
+
+
+def test_csv_class_names_map_to_ids_by_sorted_name() -> None:
+    """Most tabular data names its classes: ids follow the sorted names, a blank name is a missing label."""
+    from shears.stages.data import num_classes_of
+
+    rows = ["f1,f2,label", "0.1,1,versicolor", "0.2,2,setosa", "0.3,3,virginica", "0.4,4,setosa", "0.5,5,"]
+    raw = parse_dataset("\n".join(rows).encode(), "iris.csv")
+    assert raw.class_names == ("setosa", "versicolor", "virginica")
+    assert raw.y[:4].tolist() == [1.0, 0.0, 2.0, 0.0] and np.isnan(raw.y[4])
+    assert num_classes_of(raw, None) == 3
+    numeric = parse_dataset(b"f1,label\n0.1,1\n0.2,0\n", "n.csv")
+    assert numeric.class_names is None and numeric.y.tolist() == [1.0, 0.0]
+
+
+def test_npz_unicode_labels_share_one_map_across_splits() -> None:
+    x = np.zeros((4, 3), np.float32)
+    raw = parse_dataset(npz_bytes(x=x, y=np.array(["spam", "ham", "ham", "spam"]), x_test=x[:2],
+                                  y_test=np.array(["ham", "eggs"])), "d.npz")
+    assert raw.class_names == ("eggs", "ham", "spam")
+    assert raw.y.tolist() == [2.0, 1.0, 1.0, 2.0]
+    assert raw.y_test is not None and raw.y_test.tolist() == [1.0, 0.0]
+    with pytest.raises(DataError, match="both hold class names"):
+        parse_dataset(npz_bytes(x=x, y=np.array(["a", "b", "a", "b"]), x_test=x[:2], y_test=np.array([0, 1])), "m.npz")
+
+
+def test_channel_axis_is_added_or_dropped_only_for_a_trailing_one() -> None:
+    from shears.stages.data import fit_channel_axis
+
+    x, y = digits_arrays()
+    raw = parse_dataset(npz_bytes(x=x, y=y, x_test=x[:10], y_test=y[:10]), "d.npz")
+    added, how = fit_channel_axis(raw, (8, 8, 1))
+    assert how == "added" and added.x.shape == (1797, 8, 8, 1)
+    assert added.x_test is not None and added.x_test.shape == (10, 8, 8, 1)
+    dropped, how = fit_channel_axis(added, (8, 8))
+    assert how == "dropped" and dropped.x.shape == (1797, 8, 8)
+    for shape in ((8, 8), (8, 8, 3), (64,), None):  # equal, or a mismatch the baseline's check names
+        same, how = fit_channel_axis(raw, shape)
+        assert how is None and same.x.shape == (1797, 8, 8)

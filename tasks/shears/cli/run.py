@@ -46,6 +46,26 @@ def comparison_line(gates: GatesRecord) -> str | None:
             f"champion trained on {data}")
 
 
+def data_lines(results: dict[str, Any]) -> list[str]:
+    """What was done to the data and the model to make them meet: channel axis, class names, the model's origin."""
+    lines = []
+    v = results.get("validate") or {}
+    if v.get("channel_axis"):
+        lines.append(f"data: channel axis {v['channel_axis']} to fit the model's input shape")
+    if v.get("classes"):
+        names = ", ".join(f"{i} {n}" for i, n in enumerate(v["classes"][:12]))
+        more = f", ... ({len(v['classes'])} classes)" if len(v["classes"]) > 12 else ""
+        lines.append(f"labels: class names mapped to ids by sorted name: {names}{more} (models/labels.txt)")
+    b = results.get("baseline") or {}
+    if b.get("origin"):
+        text = f"model: {b['origin']}"
+        if b.get("conversion_max_abs_diff") is not None:
+            text += (f"; rebuilt in tf_keras: max |output difference| {b['conversion_max_abs_diff']:.3g} on "
+                     f"{b['conversion_samples']} rows (tolerance {b['conversion_tolerance']:g})")
+        lines.append(text)
+    return lines
+
+
 def gate_table(gates: GatesRecord) -> Table:
     t = Table(title="Gates")
     for col in ("gate", "threshold", "observed", "verdict", "reason"):
@@ -154,6 +174,8 @@ def run(
                                    signing_key=key)
     except ShearsError as exc:
         raise fail(exc) from None
+    for note in data_lines(outcome.results):
+        out.print(note, highlight=False, soft_wrap=True)
     if outcome.search and outcome.search.enabled:
         out.print(search_table(outcome.search))
     if outcome.sparsity:

@@ -13,6 +13,7 @@ from typing import TypeVar
 from shears.config import PipelineConfig
 from shears.errors import RecordError, ShearsError
 from shears.records import (
+    BaselineRecord,
     DatasetRef,
     FailureRecord,
     GatesRecord,
@@ -56,6 +57,7 @@ class RunRecords:
     search: SearchRecord | None = None
     sensitivity: SensitivityRecord | None = None
     model_card: str | None = None  # link to the run's model_card.md, relative to where the report is written
+    baseline: BaselineRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def records_from_files(
         latency=p.get(LatencyRecord), config=p.config(), failure=p.get(FailureRecord), created_at=created_at,
         dataset=dataset, versions=versions, git_commit=git_commit, timings=timings,
         champion_compared=champion_compared, problems=tuple(p.problems),
-        search=p.get(SearchRecord), sensitivity=p.get(SensitivityRecord),
+        search=p.get(SearchRecord), sensitivity=p.get(SensitivityRecord), baseline=p.get(BaselineRecord),
     )
 
 
@@ -136,8 +138,8 @@ def _infer_status(manifest: ManifestRecord | None, gates: GatesRecord | None, fa
     return "unknown"
 
 
-_RUN_FILES = (L.METRICS, L.GATES, L.SPARSITY, L.PRUNE_REC, L.VALIDATION, L.LATENCY, L.CONFIG, L.FAILURE, L.MANIFEST,
-              L.SEARCH, L.SENSITIVITY)
+_RUN_FILES = (L.BASELINE_REC, L.METRICS, L.GATES, L.SPARSITY, L.PRUNE_REC, L.VALIDATION, L.LATENCY, L.CONFIG,
+              L.FAILURE, L.MANIFEST, L.SEARCH, L.SENSITIVITY)
 
 
 def load_run_records(store: Store, prefix: str) -> RunRecords:
@@ -172,7 +174,7 @@ def load_run_records(store: Store, prefix: str) -> RunRecords:
         dataset=dataset, versions=manifest.versions if manifest else None,
         git_commit=manifest.git_commit if manifest else None, timings=manifest.timings if manifest else None,
         champion_compared=champion_compared, problems=tuple(p.problems),
-        search=p.get(SearchRecord), sensitivity=p.get(SensitivityRecord),
+        search=p.get(SearchRecord), sensitivity=p.get(SensitivityRecord), baseline=p.get(BaselineRecord),
     )
 
 

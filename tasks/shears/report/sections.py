@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shears.records import ArtifactRecord
+from shears.records import ArtifactRecord, BaselineRecord
 from shears.report.plots import (
     plot_accuracy,
     plot_schedule,
@@ -54,6 +54,15 @@ def _deployable(r: RunRecords) -> str | None:
     return r.metrics.deployable if r.metrics else None
 
 
+def model_origin(b: BaselineRecord) -> str:
+    """Where the baseline came from, with the conversion's proof for a Keras 3 model rebuilt in tf_keras."""
+    text = b.origin if b.pretrained is None else f"{b.origin} ({b.pretrained})"
+    if b.conversion_max_abs_diff is not None:
+        text += (f"; rebuilt in tf_keras, max |output difference| {b.conversion_max_abs_diff:.3g} on "
+                 f"{b.conversion_samples} rows (tolerance {b.conversion_tolerance:g})")
+    return text
+
+
 def _summary(r: RunRecords) -> _Body:
     dep_name = _deployable(r)
     dep = r.metrics.artifact(dep_name) if r.metrics and dep_name else None
@@ -71,6 +80,8 @@ def _summary(r: RunRecords) -> _Body:
             ratio = base.gzip_bytes / max(dep.gzip_bytes, 1)
             size += f" ({ratio:.1f}\u00d7 smaller than baseline)"
         facts.append(("size", size))
+    if r.baseline is not None:
+        facts.append(("model", model_origin(r.baseline)))
     if r.gates:
         facts.append(("gates", r.gates.summary))
     champion = r.champion_compared or (r.gates.champion.run_id if r.gates and r.gates.champion else None)
@@ -210,7 +221,14 @@ def _validation(r: RunRecords) -> _Body:
     v = r.validation
     if v is None:
         raise _NotAvailable("no validation.json")
-    facts = [(k, getattr(v, k)) for k in ("dataset", "kind", "rows", "test_rows", "num_classes", "feature_shape")]
+    facts: list[tuple[str, Any]] = [
+        (k, getattr(v, k)) for k in ("dataset", "kind", "rows", "test_rows", "num_classes", "feature_shape")]
+    if v.class_names is not None:
+        facts.append(("class names (id: name, models/labels.txt)",
+                      ", ".join(f"{i}: {n}" for i, n in enumerate(v.class_names))))
+    if v.channel_axis is not None:
+        facts.append(("channel axis", f"{v.channel_axis} to fit the model's input "
+                                      f"{tuple(v.model_input_shape or ())}"))
     return _Body({"success": v.success, "facts": facts, "checks": v.checks, "failed": len(v.failed)})
 
 

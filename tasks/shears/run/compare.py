@@ -3,7 +3,8 @@
 The champion's deployable file is read from the store and checked against the sha256 its manifest lists
 before it runs (a changed file is refused and said so), then both .tflite files go through the same LiteRT
 code path on the same rows. A champion that cannot take this data (another input shape, other classes) is
-recorded as not comparable, with the reason; the gates decide what that means (config).
+recorded as not comparable, with the reason (so is one whose class ids mean other class names: its
+published labels.txt differs from this run's); the gates decide what that means (config).
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ def _fit_channels(x: np.ndarray, want: tuple[int, ...]) -> np.ndarray | None:
     if (*want, 1) == have:
         return x[..., 0]
     return None
+
+
+def _champion_labels(store: Store, run_id: str, manifest: ManifestRecord) -> list[str] | None:
+    """The champion's class names (its labels.txt, sha256-checked), or None when its labels were integer ids."""
+    entry = manifest.files.get(L.LABELS)
+    if entry is None:
+        return None
+    data = store.get(L.RunLayout(run_id).run(L.LABELS))
+    if sha256_hex(data) != entry.sha256:
+        return ["<labels.txt changed after publication>"]
+    return data.decode("utf-8", errors="replace").splitlines()
 
 
 def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRecord, ours: bytes,
@@ -54,6 +66,15 @@ def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRe
     if sha256_hex(data) != entry.sha256:
         return not_comparable(f"{key} does not match the sha256 its manifest lists (changed after publication): "
                               "refused to run it")
+    theirs = _champion_labels(store, champion.run_id, manifest)
+    ours_labels = validation.class_names
+    if theirs != ours_labels:
+        def show(names: list[str] | None) -> str:
+            if names is None:
+                return "integer class ids"
+            return "[" + ", ".join(names[:6]) + (", ..." if len(names) > 6 else "") + "]"
+        return not_comparable(f"it maps class ids to other labels ({show(theirs)}; this data: {show(ours_labels)}): "
+                              "the same id would mean different classes")
     interp = Interpreter(model_content=data)
     shape = tuple(int(d) for d in interp.get_input_details()[0]["shape_signature"][1:])
     outputs = int(interp.get_output_details()[0]["shape"][-1])

@@ -84,9 +84,11 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     """
     from shears.errors import DataError
     from shears.keras.allowlist import check_builder
+    from shears.keras.fileinfo import inspect_model_file
     from shears.release.champion import read_champion, read_champion_manifest
     from shears.stages.checks import validate_data
     from shears.stages.data import (
+        fit_channel_axis,
         holdout_to_npz,
         load_digits_default,
         num_classes_of,
@@ -119,6 +121,14 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
             if scaling is not None:  # recorded: the deployed model expects inputs scaled the same way
                 report = report.model_copy(update={"input_scale": scaling.scale, "input_dtype": scaling.dtype})
                 ctx.put_record(report)
+        if ctx.cfg.model.pretrained:  # grayscale images without a channel axis for a (H, W, 1) model: add it
+            info = inspect_model_file(read_uri(ctx.cfg.model.pretrained, ctx.s3_client), ctx.cfg.model.pretrained)
+            raw, how = fit_channel_axis(raw, info.input_shape)
+            shape = list(info.input_shape) if info.input_shape is not None else None
+            report = report.model_copy(update={"channel_axis": how, "model_input_shape": shape})
+            ctx.put_record(report)
+        if raw.class_names is not None:  # class id i is line i; published beside the models
+            ctx.put(L.LABELS, "".join(f"{n}\n" for n in raw.class_names).encode())
         try:
             classes = num_classes_of(raw, ctx.cfg.validation.num_classes)
             splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes,
@@ -142,6 +152,8 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         "checks": len(report.checks),
         "prune_end_step": schedule.end_step,
         "input_scale": report.input_scale,
+        "channel_axis": report.channel_axis,
+        "classes": report.class_names,
     }
 
 
@@ -151,26 +163,39 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
     Its accuracy is measured on the validation split (what the search compares against); the test split is
     read once, by evaluate.
     """
-    from shears.keras.modelio import model_from_bytes, model_to_h5
-    from shears.stages.baseline import evaluate_pretrained, train_baseline
+    from shears.keras.keras3 import load_pretrained
+    from shears.keras.modelio import model_to_h5
+    from shears.stages.baseline import check_conversion, check_model_fits, evaluate_pretrained, train_baseline
     from shears.stages.measure import gzip_size
     from shears.stages.prune import prunable_layer_names
 
     uri = ctx.cfg.model.pretrained
+    origin, conv = "trained here", None
     with _timed(ctx, "baseline", machine=True):
         splits = _splits(ctx)
         if uri:
-            result = evaluate_pretrained(model_from_bytes(read_uri(uri, ctx.s3_client), uri), splits)
+            pre = load_pretrained(read_uri(uri, ctx.s3_client), uri)  # a Keras 3 file is rebuilt in tf_keras
+            origin = pre.origin
+            if pre.keras3_model is not None:  # proof of equivalence on the run's data, recorded
+                check_model_fits(pre.model, splits)
+                conv = check_conversion(pre.keras3_model, pre.model, splits, ctx.cfg.model.conversion_tolerance)
+            result = evaluate_pretrained(pre.model, splits)
         else:
             result = train_baseline(splits, ctx.cfg.model)
         data = model_to_h5(result.model, include_optimizer=False)
         ctx.put(L.BASELINE_MODEL, data)
         prunable = {name: int(result.model.get_layer(name).kernel.shape.num_elements())
                     for name in prunable_layer_names(result.model)}
-        ctx.put_record(BaselineRecord(accuracy=result.accuracy, builder=result.builder, pretrained=uri,
-                                      history=result.history, params=int(result.model.count_params()),
-                                      split="validation", gzip_bytes=gzip_size(data), prunable_layers=prunable))
-    return {"model": ctx.layout.staging(L.BASELINE_MODEL), "accuracy": result.accuracy, "split": "validation"}
+        record = BaselineRecord(
+            accuracy=result.accuracy, builder=result.builder, pretrained=uri, history=result.history,
+            params=int(result.model.count_params()), split="validation", gzip_bytes=gzip_size(data),
+            prunable_layers=prunable, origin=origin,
+            conversion_max_abs_diff=conv.max_abs_diff if conv else None,
+            conversion_samples=conv.samples if conv else None, conversion_tolerance=conv.tolerance if conv else None)
+        ctx.put_record(record)
+    return {"model": ctx.layout.staging(L.BASELINE_MODEL), "accuracy": result.accuracy, "split": "validation",
+            "origin": origin, "conversion_max_abs_diff": record.conversion_max_abs_diff,
+            "conversion_samples": record.conversion_samples, "conversion_tolerance": record.conversion_tolerance}
 
 
 def step_plan_sensitivity(ctx: RunContext) -> list[dict[str, Any]]:
@@ -406,12 +431,14 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
         tb = ctx.layout.staging(L.pruned_cache(f"{key}/tensorboard")) + "/"
         for src in ctx.work.list(tb):
             ctx.put(f"{L.TENSORBOARD}/{src[len(tb):]}", ctx.work.get(src))
+        baseline = ctx.get_record(BaselineRecord)
+        if baseline.origin.startswith("Keras 3") and baseline.pretrained:
+            _give_back_keras3(ctx, baseline.pretrained)
         others = tuple(v for v in ctx.cfg.convert.variants if v != winner.recipe.variant)
         if others:  # for the artifact table: the winner's plain model in the other variants
             stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
             for variant, data in convert(stripped, _splits(ctx).x_train, ctx.cfg.convert, others).items():
                 ctx.put(L.tflite_model(variant), data)
-        baseline = ctx.get_record(BaselineRecord)
         splits = _splits(ctx)
         counts = np.bincount(splits.y_val.astype(np.int64))
         phases: dict[str, float] = {}
@@ -444,6 +471,19 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
             "accuracy": winner.accuracy, "recipe": winner.recipe.describe()}
 
 
+def _give_back_keras3(ctx: RunContext, uri: str) -> None:
+    """The stripped pruned model in the user's own format: their Keras 3 architecture, our weights, proven equal."""
+    from shears.keras.keras3 import keras3_to_bytes, to_keras3
+    from shears.keras.modelio import model_from_bytes
+    from shears.stages.baseline import check_conversion
+
+    stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
+    k3_model = to_keras3(stripped, read_uri(uri, ctx.s3_client), uri)
+    check_conversion(stripped, k3_model, _splits(ctx), ctx.cfg.model.conversion_tolerance,
+                     what="the Keras 3 copy of the stripped model")
+    ctx.put(L.STRIPPED_KERAS3, keras3_to_bytes(k3_model))
+
+
 def step_evaluate(ctx: RunContext) -> dict[str, Any]:
     """Sizes and test accuracy of every artifact (metrics.json), structure bytes of every .tflite, and TFLite
     latency (latency.json). The only step that reads the test split: the final figures, once."""
@@ -466,6 +506,13 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             data = ctx.get(file)
             acc = keras_accuracy(model_from_bytes(data, pruned=pruned), x_test, y_test)
             rows.append(measure(name, file, "keras", data, acc, note))
+        if ctx.has(L.STRIPPED_KERAS3):  # given back in the user's format: it must load in Keras 3 and score the same
+            from shears.keras.keras3 import keras3_from_bytes
+
+            data = ctx.get(L.STRIPPED_KERAS3)
+            acc = keras_accuracy(keras3_from_bytes(data, L.STRIPPED_KERAS3), x_test, y_test)
+            rows.append(measure("stripped_keras3", L.STRIPPED_KERAS3, "keras", data, acc,
+                                "Keras 3 .keras of the stripped model (your format, no optimizer)"))
         latency = {}
         runs = ctx.cfg.convert.latency_runs
         variants = [deployable, *(v for v in ctx.cfg.convert.variants if v != deployable)]

@@ -73,6 +73,27 @@ def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
     return BaselineResult(model, keras_accuracy(model, data.x_val, data.y_val), spec, False, history)
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """The proof that a Keras 3 model rebuilt in tf_keras computes the same function, on the run's own data."""
+
+    max_abs_diff: float
+    samples: int
+    tolerance: float
+
+
+def check_conversion(original: object, rebuilt: object, data: Splits, tolerance: float,
+                     what: str = "the tf_keras rebuild of the Keras 3 model") -> Conversion:
+    """Both models on up to 512 training rows; a difference above `tolerance` stops the run with the number."""
+    from shears.keras.keras3 import max_abs_difference
+
+    diff, n = max_abs_difference(original, rebuilt, data.x_train)
+    if not diff <= tolerance:
+        raise ConfigError(f"{what} differs from it by {diff:.3g} (max |output difference| on "
+                          f"{n} rows; model.conversion_tolerance {tolerance:g}): refused")
+    return Conversion(diff, n, tolerance)
+
+
 def evaluate_pretrained(model: keras.Model, data: Splits) -> BaselineResult:
     """The seeds' "prune my pre-trained model" flow: no training, just check and evaluate."""
     check_model_fits(model, data)

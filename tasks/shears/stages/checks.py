@@ -184,4 +184,5 @@ def validate_data(raw: RawDataset, cfg: ValidationConfig) -> ValidationRecord:
         feature_shape=[int(d) for d in raw.x.shape[1:]],
         checks=checks,
         success=all(c.success for c in checks),
+        class_names=list(raw.class_names) if raw.class_names is not None else None,
     )

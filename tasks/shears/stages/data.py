@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -32,6 +32,8 @@ class RawDataset:
     y_test: np.ndarray | None
     feature_names: tuple[str, ...] | None
     sha256: str
+    # labels given as class names: id i is class_names[i] (sorted); None: the labels were integer ids
+    class_names: tuple[str, ...] | None = None
 
     @property
     def kind(self) -> DataKind:
@@ -91,6 +93,8 @@ def _check_labels(name: str, arr: np.ndarray, rows: int, xname: str) -> np.ndarr
         raise DataError(f"{name} must be one label per row, got shape {tuple(arr.shape)}")
     if arr.shape[0] != rows:
         raise DataError(f"{xname} has {rows} rows but {name} has {arr.shape[0]}")
+    if arr.dtype.kind == "U":  # class names: mapped to ids by _name_labels
+        return arr
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise DataError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
     return arr
@@ -118,7 +122,40 @@ def _parse_npz(data: bytes, name: str, digest: str) -> RawDataset:
     for arr_name, arr in (("x", x), ("x_test", x_test)):
         if arr is not None and not np.issubdtype(arr.dtype, np.number):
             raise DataError(f"{arr_name} must be numeric, got dtype {arr.dtype}")
-    return RawDataset(name, x, y, x_test, y_test, None, digest)
+    if y_test is not None and (y.dtype.kind == "U") != (y_test.dtype.kind == "U"):
+        raise DataError("y and y_test must both hold class names or both integer class ids")
+    names = None
+    if y.dtype.kind == "U":
+        names, (mapped, y_test) = _name_labels(name, [y, y_test])
+        assert mapped is not None
+        y = mapped
+    return RawDataset(name, x, y, x_test, y_test, None, digest, names)
+
+
+def _name_labels(where: str, arrays: list[np.ndarray | None]) -> tuple[tuple[str, ...], list[np.ndarray | None]]:
+    """Class names -> ids by sorted name (the same names always get the same ids); a missing name is NaN.
+
+    Most tabular data names its classes ('setosa', 'spam'); the map is recorded and published as labels.txt.
+    """
+    import pandas as pd
+
+    def present(a: np.ndarray) -> np.ndarray:
+        return np.asarray(pd.notna(a) & (pd.Series(a).astype(str).str.strip() != "").to_numpy(), dtype=bool)
+
+    given = [a for a in arrays if a is not None]
+    names = sorted({str(v).strip() for a in given for v, ok in zip(a, present(a), strict=True) if ok})
+    if len(names) > 10_000:
+        raise DataError(f"labels in {where} hold {len(names):,} distinct names: not class names")
+    ids = {n: float(i) for i, n in enumerate(names)}
+    out: list[np.ndarray | None] = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
+        mask = present(a)
+        out.append(np.array([ids[str(v).strip()] if ok else np.nan for v, ok in zip(a, mask, strict=True)],
+                            dtype=np.float64))
+    return tuple(names), out
 
 
 def _parse_table(data: bytes, name: str, fmt: str, label_column: str, digest: str) -> RawDataset:
@@ -139,11 +176,17 @@ def _parse_table(data: bytes, name: str, fmt: str, label_column: str, digest: st
     if non_numeric:
         raise DataError(f"feature column(s) {non_numeric[:5]} in {name} are not numeric")
     labels = df[label_column]
-    if not pd.api.types.is_numeric_dtype(labels):
-        raise DataError(f"label column '{label_column}' in {name} must hold integer class ids")
     x = df[features].to_numpy(dtype=np.float32)
-    y = labels.to_numpy(dtype=np.float64)
-    return RawDataset(name, x, y, None, None, tuple(str(c) for c in features), digest)
+    names = None
+    if pd.api.types.is_numeric_dtype(labels):
+        y = labels.to_numpy(dtype=np.float64)
+    elif pd.api.types.is_bool_dtype(labels):
+        raise DataError(f"label column '{label_column}' in {name} holds booleans: use class ids or class names")
+    else:  # class names ('setosa', 'spam'): ids by sorted name
+        names, (mapped,) = _name_labels(name, [labels.to_numpy(dtype=object)])
+        assert mapped is not None
+        y = mapped
+    return RawDataset(name, x, y, None, None, tuple(str(c) for c in features), digest, names)
 
 
 def parse_dataset(data: bytes, name: str, label_column: str = "label") -> RawDataset:
@@ -169,6 +212,8 @@ def num_classes_of(raw: RawDataset, configured: int | None) -> int:
     """Configured class count, else the number of distinct labels (labels must then be 0..K-1)."""
     if configured is not None:
         return configured
+    if raw.class_names is not None:
+        return len(raw.class_names)
     labels = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
     finite = labels[np.isfinite(labels)] if np.issubdtype(labels.dtype, np.floating) else labels
     return len(np.unique(finite))
@@ -215,8 +260,35 @@ def scale_integer_images(raw: RawDataset) -> tuple[RawDataset, Scaling | None]:
 
     x = scaled(raw.x)
     assert x is not None
-    out = RawDataset(raw.name, x, raw.y, scaled(raw.x_test), raw.y_test, raw.feature_names, raw.sha256)
+    out = replace(raw, x=x, x_test=scaled(raw.x_test))
     return out, Scaling(str(raw.x.dtype), divisor)
+
+
+def fit_channel_axis(raw: RawDataset, model_shape: tuple[int, ...] | None) -> tuple[RawDataset, str | None]:
+    """Images without a channel axis for a model that wants (H, W, 1) get one (or lose it in the reverse case).
+
+    Returns the (possibly new) dataset and "added"/"dropped"/None. Any other mismatch is left as it is:
+    the baseline's shape check names it in one line.
+    """
+    if model_shape is None or raw.kind != "image":
+        return raw, None
+    have = tuple(int(d) for d in raw.x.shape[1:])
+    want = tuple(model_shape)
+    if have == want:
+        return raw, None
+    if (*have, 1) == want:
+        def fit(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[..., None]
+        how = "added"
+    elif (*want, 1) == have:
+        def fit(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[..., 0]
+        how = "dropped"
+    else:
+        return raw, None
+    x = fit(raw.x)
+    assert x is not None
+    return replace(raw, x=x, x_test=fit(raw.x_test)), how
 
 
 def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int,

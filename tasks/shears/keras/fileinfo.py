@@ -1,0 +1,97 @@
+"""What a model file says about itself, read without TensorFlow: its Keras generation and its input shape.
+
+Keras 3 (the default Keras since TensorFlow 2.16) writes files tf_keras cannot load; the file's own metadata
+tells them apart: a `.keras` zip's `metadata.json` (`keras_version`), an `.h5` file's `keras_version`
+attribute. The input shape lets the validate step give grayscale images the channel axis the model expects
+before anything is staged, without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shears.errors import ConfigError
+
+Generation = Literal["keras2", "keras3"]
+
+
+@dataclass(frozen=True)
+class ModelFileInfo:
+    fmt: Literal["keras", "h5"]
+    generation: Generation
+    keras_version: str
+    config: dict[str, Any] | None  # the model's config as saved (None when the file has none)
+    input_shape: tuple[int, ...] | None  # without the batch axis; None when not found (or several inputs)
+
+    @property
+    def origin(self) -> str:
+        """How the report and the CLI name where the model came from: 'Keras 3 .keras', 'Keras 2 .h5'."""
+        return f"Keras {self.generation[-1]} .{self.fmt}"
+
+
+def model_format(name: str) -> Literal["keras", "h5"]:
+    lower = name.lower()
+    if lower.endswith(".keras"):
+        return "keras"
+    if lower.endswith((".h5", ".hdf5")):
+        return "h5"
+    raise ConfigError(f"unsupported model file {name}: use .keras or .h5")
+
+
+def _generation(version: str) -> Generation:
+    return "keras3" if version.split(".")[0] == "3" else "keras2"
+
+
+def _input_shape(config: dict[str, Any] | None) -> tuple[int, ...] | None:
+    """The one input's shape (batch axis dropped) from a Sequential or Functional config, either generation."""
+    if not isinstance(config, dict):
+        return None
+    inner = config.get("config", {})
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    if not isinstance(layers, list) or not layers:
+        return None
+    candidates = layers
+    inputs = inner.get("input_layers")
+    if config.get("class_name") != "Sequential" and inputs:
+        flat = inputs[0] if isinstance(inputs[0], list) else inputs
+        if isinstance(inputs[0], list) and len(inputs) != 1:
+            return None  # several inputs: Shears prunes single-input classifiers
+        candidates = [lay for lay in layers if isinstance(lay, dict) and lay.get("name",
+                      lay.get("config", {}).get("name")) == flat[0]]
+    for lay in candidates[:1]:
+        cfg = lay.get("config", {}) if isinstance(lay, dict) else {}
+        shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+        if isinstance(shape, list) and len(shape) >= 2 and all(isinstance(d, int) for d in shape[1:]):
+            return tuple(int(d) for d in shape[1:])
+    return None
+
+
+def inspect_model_file(data: bytes, name: str) -> ModelFileInfo:
+    """Format, Keras generation, config and input shape of .keras / .h5 bytes (a ConfigError when unreadable)."""
+    fmt = model_format(name)
+    try:
+        if fmt == "keras":
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                meta = json.loads(z.read("metadata.json")) if "metadata.json" in z.namelist() else {}
+                config = json.loads(z.read("config.json")) if "config.json" in z.namelist() else None
+            version = str(meta.get("keras_version", ""))
+        else:
+            import h5py
+
+            with h5py.File(io.BytesIO(data), "r") as f:
+                raw_version = f.attrs.get("keras_version", b"")
+                raw_config = f.attrs.get("model_config")
+            version = raw_version.decode() if isinstance(raw_version, bytes) else str(raw_version)
+            if isinstance(raw_config, bytes):
+                raw_config = raw_config.decode()
+            config = json.loads(raw_config) if raw_config else None
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot load model {name}: not a readable .{fmt} file ({type(exc).__name__})") from None
+    if not version and isinstance(config, dict) and "module" in config:
+        version = "3"  # Keras 3 configs name each object's module; Keras 2 configs do not
+    return ModelFileInfo(fmt, _generation(version) if version else "keras2", version or "unknown", config,
+                         _input_shape(config))
