@@ -10,8 +10,9 @@ setup:
 run: setup  ## default pipeline: bundled digits, embedded config, local store ./artifacts
 	.venv/bin/shears run
 
-test: setup  ## the whole suite (unit, CLI, S3, DAG, report, integration, browser)
-	.venv/bin/python -m pytest
+test: setup  ## the whole suite: everything but the Celery integration in 2 processes, then the integration alone
+	.venv/bin/python -m pytest -n 2 --dist loadgroup -m "not integration"
+	.venv/bin/python -m pytest -m integration
 
 test-fast: setup  ## everything that needs no TensorFlow training, S3 server, Airflow or browser (< 1 min)
 	.venv/bin/python -m pytest -m "not tf and not s3 and not airflow and not integration and not browser" -q

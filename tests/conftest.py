@@ -24,11 +24,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     root = Path(__file__).parent
     for item in items:
         try:
-            top = Path(item.path).relative_to(root).parts[0]
+            rel = Path(item.path).relative_to(root)
         except ValueError:
             continue
-        for mark in _FOLDER_MARKS.get(top, ()):
+        for mark in _FOLDER_MARKS.get(rel.parts[0], ()):
             item.add_marker(getattr(pytest.mark, mark))
+        # Under `pytest -n 2 --dist loadgroup` (make test) a module's tests share one process, so module
+        # fixtures (a migrated Airflow home, a trained run) are built once; tests/s3 shares one session server.
+        group = "s3" if rel.parts[0] == "s3" else rel.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
 
 # The search is off here (one recipe, as before the search): tests of the search turn it on with a small budget.
 FAST: dict[str, Any] = {

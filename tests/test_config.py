@@ -58,3 +58,16 @@ def test_example_config_documents_the_defaults() -> None:
 
     example = load_config(_P(__file__).resolve().parents[1] / "configs" / "example.yaml")
     assert example == PipelineConfig()
+
+
+def test_example_config_names_every_key() -> None:
+    """configs/example.yaml is the reference: every section and key of the config model appears in it."""
+    from pathlib import Path as _P
+
+    import yaml
+
+    raw = yaml.safe_load((_P(__file__).resolve().parents[1] / "configs" / "example.yaml").read_text())
+    defaults = PipelineConfig().model_dump(mode="json", by_alias=True)
+    missing = [f"{section}.{key}" for section, values in defaults.items() if isinstance(values, dict)
+               for key in values if key not in (raw.get(section) or {})]
+    assert missing == []

@@ -34,9 +34,11 @@ FAST_CONFIG: dict[str, Any] = {
     "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3, "max_accuracy_drop_pp": 15},
     "search": {"enabled": False},
 }
-# A small search: the DAG's mapped tasks (sensitivity per layer, trials per round) on a tiny budget.
+# A small search: the DAG's mapped tasks (sensitivity per layer, trials per round, a second round proposed by
+# the sampler) on a tiny budget. Sparsity only: clustering and QAT are tested in tests/stages and tests/run.
 SMALL_SEARCH: dict[str, Any] = {"enabled": True, "max_trials": 3, "rounds": 2, "trials_per_round": 2,
-                                "space": {"epochs": [1], "clusters": [8], "qat": [True], "variants": ["int8"]}}
+                                "space": {"epochs": [1], "clusters": [0], "qat": [False],
+                                          "variants": ["dynamic_range"]}}
 
 
 def write_config(path: Path, **sections: dict[str, Any]) -> Path:

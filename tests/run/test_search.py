@@ -19,6 +19,9 @@ pytestmark = pytest.mark.tf
 
 SEARCH: dict[str, Any] = {"enabled": True, "max_trials": 4, "rounds": 2, "trials_per_round": 2,
                           "space": {"epochs": [2], "clusters": [0, 8], "qat": [True], "variants": ["int8"]}}
+# For tests of the run's behaviour rather than the techniques: sparsity only, one cheap variant.
+CHEAP: dict[str, Any] = {**SEARCH, "space": {"epochs": [1], "clusters": [0], "qat": [False],
+                                             "variants": ["dynamic_range"]}}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def test_the_winner_passes_the_gates_and_beats_the_fixed_recipe(searched: tuple[
 
 def test_a_search_where_nothing_passes_fails_naming_the_closest_trial(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    cfg = fast_config(search={**SEARCH, "max_trials": 2, "rounds": 1}, gates={"min_accuracy": 0.999})
+    cfg = fast_config(search={**CHEAP, "max_trials": 2, "rounds": 1}, gates={"min_accuracy": 0.999})
     outcome = run_pipeline(store, cfg, "none")
     assert not outcome.passed and outcome.error is not None and outcome.error.exit_code == 4
     assert str(outcome.error).startswith("gate(s) failed: search (no trial met the gates on the validation split; "
@@ -70,7 +73,7 @@ def test_the_search_never_reads_the_test_split(tmp_path: Path) -> None:
     from shears.run.claim import this_process
 
     store = LocalStore(tmp_path)
-    cfg = fast_config(search={**SEARCH, "max_trials": 3})
+    cfg = fast_config(search={**CHEAP, "max_trials": 3})
     claim = lifecycle.begin(store, L.RunLayout("iso"), cfg, this_process())
     ctx = make_context(store, "iso", cfg)
     results: dict[str, Any] = {}
