@@ -123,11 +123,11 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
     = Optuna's TPE sampler (seeded, constrained) over everything seen so far. Duplicates are not proposed."""
     if n <= 0:
         return []
-    seen = {t.recipe.model_dump_json() for t in trials}
+    seen = {_recipe_key(t.recipe) for t in trials}
     out: list[Proposal] = []
 
     def add(p: Proposal) -> None:
-        key = p.recipe.model_dump_json()
+        key = _recipe_key(p.recipe)
         if p.recipe.sparsity and key not in seen and len(out) < n:
             seen.add(key)
             out.append(p)
@@ -150,6 +150,11 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
         params = dict(trial.params)
         add(Proposal("sampler", params, recipe_from_params(params, cfg, sensitivity, prunable)))
     return out
+
+
+def _recipe_key(recipe: Recipe) -> str:
+    """What a trial computes: two thresholds that allocate the same sparsities are the same trial."""
+    return recipe.model_dump_json(exclude={"tolerated_drop_pp"})
 
 
 def _study(trials: Sequence[TrialRecord], cfg: PipelineConfig, round_no: int) -> Any:
