@@ -7,10 +7,11 @@ from shears.config import GateConfig, build_config
 from shears.records import LayerSensitivityRecord, Recipe, SensitivityPoint, SensitivityRecord, TrialRecord
 from shears.stages.search import (
     P_CLUSTERS,
-    P_DROP,
+    P_LEVEL,
     Reference,
     allocate,
     constraints,
+    levels,
     pareto_frontier,
     propose,
     recipe_from_config,
@@ -50,6 +51,16 @@ def test_one_threshold_allocates_per_layer_sparsity_from_the_table() -> None:
     assert allocate(s, 0.01) == {}
 
 
+def test_levels_are_the_distinct_allocations_of_the_tolerated_range_in_order() -> None:
+    table = levels(_sensitivity(), (0.5, 60.0))
+    assert [alloc for _, alloc in table] == [
+        {"logits": 0.7}, {"logits": 0.8}, {"conv": 0.5, "logits": 0.8}, {"conv": 0.5, "logits": 0.9},
+        {"conv": 0.7, "logits": 0.9}, {"conv": 0.7, "logits": 0.95}, {"conv": 0.8, "logits": 0.95},
+        {"conv": 0.9, "logits": 0.95}, {"conv": 0.95, "logits": 0.95}]
+    assert [t for t, _ in table] == [0.5, 1.0, 3.0, 4.0, 9.0, 12.0, 15.0, 30.0, 50.0]  # the smallest threshold
+    assert levels(_sensitivity(), (2.0, 2.5)) == [(2.0, {"logits": 0.8})]  # a narrow range: one allocation
+
+
 def test_the_configured_recipe_is_trial_0_and_seeds_come_from_the_table() -> None:
     cfg = build_config({"search": {"trials_per_round": 3,
                                    "space": {"clusters": [0, 8, 4], "epochs": [2, 6], "qat": [False, True]}},
@@ -77,8 +88,8 @@ def test_later_rounds_ask_optuna_and_never_repeat_a_recipe() -> None:
     computed = [r.model_dump_json(exclude={"tolerated_drop_pp"}) for r in [t.recipe for t in done]
                 + [p.recipe for p in second]]
     assert len(set(computed)) == len(computed)
-    lo, hi = cfg.search.space.tolerated_drop_pp
-    assert all(lo <= p.params[P_DROP] <= hi for p in second)
+    n_levels = len(levels(_sensitivity(), cfg.search.space.tolerated_drop_pp))
+    assert all(0 <= p.params[P_LEVEL] < n_levels for p in second)
     assert propose(2, 3, done, cfg, _sensitivity(), PRUNABLE, base) == second  # seeded: the same batch again
 
 

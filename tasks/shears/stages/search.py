@@ -21,8 +21,8 @@ from typing import Any
 from shears.config import GateConfig, PipelineConfig, SearchConfig
 from shears.records import Recipe, SensitivityRecord, TrialRecord
 
-# the search parameters (Optuna distributions are built from the config's space)
-P_DROP, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT = "tolerated_drop_pp", "epochs", "clusters", "qat", "variant"
+# the search parameters (Optuna distributions are built from the config's space and the sensitivity table)
+P_LEVEL, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT = "level", "epochs", "clusters", "qat", "variant"
 
 
 def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[str, float]:
@@ -33,6 +33,24 @@ def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[s
         ok = [p.sparsity for p in layer.points if p.drop_pp <= tolerated_drop_pp]
         if ok:
             out[layer.layer] = max(ok)
+    return out
+
+
+def levels(sensitivity: SensitivityRecord, tolerated_drop_pp: tuple[float, float]) -> list[tuple[float, dict[str, float]]]:
+    """Every distinct allocation the table gives for a tolerated drop in the range, least aggressive first,
+    each with the smallest threshold that gives it.
+
+    The search samples an index into this list rather than the threshold itself: allocations change only
+    where the threshold crosses a measured drop, so a continuous threshold leaves most of its range on a few
+    allocations and the narrow bands between (e.g. 0.9 and 0.93 on the Dense layer) are rarely sampled.
+    """
+    lo, hi = tolerated_drop_pp
+    cuts = sorted({lo, *(p.drop_pp for layer in sensitivity.layers for p in layer.points if lo < p.drop_pp <= hi)})
+    out: list[tuple[float, dict[str, float]]] = []
+    for t in cuts:
+        alloc = allocate(sensitivity, t)
+        if not out or alloc != out[-1][1]:
+            out.append((round(t, 4), alloc))
     return out
 
 
@@ -64,7 +82,9 @@ def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, sensitivity:
     k = int(params[P_CLUSTERS])
     qat = bool(params[P_QAT])
     clusters = {n: k for n, w in prunable.items() if k and w >= cfg.search.min_cluster_weights}
-    sparsity = allocate(sensitivity, float(params[P_DROP]))
+    table = levels(sensitivity, cfg.search.space.tolerated_drop_pp)
+    threshold, allocated = table[min(int(params[P_LEVEL]), len(table) - 1)]
+    sparsity = dict(allocated)
     if clusters:
         # with clustering, only clustered layers are pruned: a small layer's zeros do not survive the
         # cluster-preserving QAT scheme (it re-derives such kernels), and they save ~100 B at a real accuracy cost
@@ -74,15 +94,14 @@ def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, sensitivity:
                   cluster_learning_rate=cfg.recipe.cluster_learning_rate, qat=qat, qat_epochs=cfg.recipe.qat_epochs,
                   qat_learning_rate=cfg.recipe.qat_learning_rate,
                   variant="int8" if qat else params[P_VARIANT], fixed_batch=cfg.convert.fixed_batch,
-                  tolerated_drop_pp=round(float(params[P_DROP]), 4))
+                  tolerated_drop_pp=threshold)
 
 
-def _distributions(space: Any) -> dict[str, Any]:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
+def _distributions(space: Any, n_levels: int) -> dict[str, Any]:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
 
-    lo, hi = space.tolerated_drop_pp
     return {
-        P_DROP: FloatDistribution(lo, hi, log=True),
+        P_LEVEL: IntDistribution(0, max(n_levels - 1, 0)),  # ordered: TPE sees neighbouring allocations as near
         P_EPOCHS: CategoricalDistribution(list(space.epochs)),
         P_CLUSTERS: CategoricalDistribution(list(space.clusters)),
         P_QAT: CategoricalDistribution(list(space.qat)),
@@ -90,18 +109,18 @@ def _distributions(space: Any) -> dict[str, Any]:
     }
 
 
-def seed_params(search: SearchConfig, n: int) -> list[dict[str, Any]]:
+def seed_params(search: SearchConfig, n: int, n_levels: int) -> list[dict[str, Any]]:
     """Round 1's starting points: the whole collaborative stack (as much as the space allows) at a spread
-    of thresholds from moderate to aggressive, alternating the two smallest cluster counts."""
+    of allocation levels from moderate to aggressive, alternating the two smallest cluster counts."""
     space = search.space
-    lo, hi = space.tolerated_drop_pp
     fractions = [0.6, 0.85, 0.4, 0.95, 0.75, 0.5, 0.3, 0.9]
     ks = sorted((k for k in space.clusters if k), reverse=True)[-2:] or [0]
+    top = max(n_levels - 1, 0)
     out = []
     for i in range(n):
         f = fractions[i % len(fractions)]
         out.append({
-            P_DROP: round(lo * (hi / lo) ** f, 4),
+            P_LEVEL: round(f * top),
             P_EPOCHS: max(space.epochs),
             P_CLUSTERS: ks[i % len(ks)] if ks != [0] else 0,
             P_QAT: True in space.qat,
@@ -136,13 +155,14 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
         if not trials:
             add(Proposal("recipe", {}, base))
         return out
+    n_levels = len(levels(sensitivity, cfg.search.space.tolerated_drop_pp))
     if round_no == 1 and not trials:
         add(Proposal("recipe", {}, base))
-        for params in seed_params(cfg.search, n + 4):
+        for params in seed_params(cfg.search, n + 4, n_levels):
             add(Proposal("seed", params, recipe_from_params(params, cfg, sensitivity, prunable)))
         return out
-    study = _study(trials, cfg, round_no)
-    dists = _distributions(cfg.search.space)
+    study = _study(trials, cfg, round_no, n_levels)
+    dists = _distributions(cfg.search.space, n_levels)
     for _ in range(4 * n):  # bounded: duplicates are asked again, a few times at most
         if len(out) >= n:
             break
@@ -157,7 +177,7 @@ def _recipe_key(recipe: Recipe) -> str:
     return recipe.model_dump_json(exclude={"tolerated_drop_pp"})
 
 
-def _study(trials: Sequence[TrialRecord], cfg: PipelineConfig, round_no: int) -> Any:
+def _study(trials: Sequence[TrialRecord], cfg: PipelineConfig, round_no: int, n_levels: int) -> Any:
     """An in-memory Optuna study holding every completed search trial (constraints included)."""
     import optuna
     from optuna.samplers import TPESampler
@@ -167,11 +187,11 @@ def _study(trials: Sequence[TrialRecord], cfg: PipelineConfig, round_no: int) ->
     sampler = TPESampler(seed=cfg.search.seed * 1000 + round_no, n_startup_trials=1, multivariate=True,
                          constant_liar=True)  # TPE reads each trial's constraints (set below) itself
     study = optuna.create_study(direction="minimize", sampler=sampler)
-    dists = _distributions(cfg.search.space)
+    dists = _distributions(cfg.search.space, n_levels)
     for t in trials:
         if not t.params or set(t.params) != set(dists):
             continue  # trial 0 (the configured recipe) lies outside the parametrised space
-        if not _inside(t.params, cfg):
+        if not _inside(t.params, cfg, n_levels):
             continue  # a parameter the current space no longer allows
         if t.state == "complete" and t.gzip_bytes is not None:
             frozen = create_trial(params=t.params, distributions=dists, value=float(t.gzip_bytes))
@@ -183,10 +203,9 @@ def _study(trials: Sequence[TrialRecord], cfg: PipelineConfig, round_no: int) ->
     return study
 
 
-def _inside(params: dict[str, Any], cfg: PipelineConfig) -> bool:
+def _inside(params: dict[str, Any], cfg: PipelineConfig, n_levels: int) -> bool:
     space = cfg.search.space
-    lo, hi = space.tolerated_drop_pp
-    return (lo <= float(params[P_DROP]) <= hi and params[P_EPOCHS] in space.epochs
+    return (0 <= int(params[P_LEVEL]) < max(n_levels, 1) and params[P_EPOCHS] in space.epochs
             and params[P_CLUSTERS] in space.clusters and params[P_QAT] in space.qat
             and params[P_VARIANT] in space.variants)
 
