@@ -36,7 +36,8 @@ def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[s
     return out
 
 
-def levels(sensitivity: SensitivityRecord, tolerated_drop_pp: tuple[float, float]) -> list[tuple[float, dict[str, float]]]:
+def levels(sensitivity: SensitivityRecord,
+           tolerated_drop_pp: tuple[float, float]) -> list[tuple[float, dict[str, float]]]:
     """Every distinct allocation the table gives for a tolerated drop in the range, least aggressive first,
     each with the smallest threshold that gives it.
 
