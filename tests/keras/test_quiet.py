@@ -25,6 +25,7 @@ NOISE_LINES = [
     "which is not in the op definition",
     "W0000 00:00:1733.1234   77 tf_tfl_flatbuffer_helpers.cc:365] Ignored output_format.",
     "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    "fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8",
 ]
 REAL_LINES = [
     "E0000 00:00:1733.1234   77 op_kernel.cc:1857] OP_REQUIRES failed at conv_ops.cc:12 : INVALID_ARGUMENT: x",

@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 ENV_VERBOSE = "SHEARS_VERBOSE"
 
@@ -34,6 +35,7 @@ NOISE = (
     r"E\d{4} [\d:.]+\s+\d+ cuda_(platform|executor|diagnostics)\.cc:\d+\] .*",  # no GPU on this machine
     r"E\d{4} [\d:.]+\s+\d+ node_def_util\.cc:\d+\] .*use_unbounded_threadpool.*",  # TF 2.21's own tf.data op
     r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
+    r"fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+",  # int8
     r"This TensorFlow binary is optimized to use available CPU instructions.*",
     r"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.",
 )
@@ -68,6 +70,8 @@ def quiet_python_loggers() -> None:
         return
     for name in ("great_expectations", "tensorflow", "absl", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Every full-integer conversion warns this although the representative dataset calibrates the inputs.
+    warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected", category=UserWarning)
 
 
 def install() -> bool:
