@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test test-fast lint bench-fashion bench-dag
+.PHONY: setup run test test-fast lint bench-fashion bench-dag bench-search bench-workers
 setup:
 	@scripts/setup.sh
 
@@ -27,3 +27,9 @@ bench-fashion: setup  ## Fashion-MNIST with the TF tutorial's settings (needs De
 
 bench-dag: setup
 	.venv/bin/python bench/dag_vs_cli.py
+
+bench-search: setup  ## the search alone on full Fashion-MNIST, two seeds (~20 min; needs dataset-fashion-mnist)
+	.venv/bin/python bench/search_fashion.py --target size --seeds 0 1
+
+bench-workers: setup  ## the search's trial phase through the DAG on Celery: one TF worker vs two (~10 min)
+	.venv/bin/python bench/dag_workers.py
