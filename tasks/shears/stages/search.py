@@ -110,18 +110,20 @@ def _distributions(space: Any, n_levels: int) -> dict[str, Any]:
     }
 
 
-def seed_params(search: SearchConfig, n: int, n_levels: int) -> list[dict[str, Any]]:
+def seed_params(search: SearchConfig, n: int, thresholds: Sequence[float]) -> list[dict[str, Any]]:
     """Round 1's starting points: the whole collaborative stack (as much as the space allows) at a spread
-    of allocation levels from moderate to aggressive, alternating the two smallest cluster counts."""
+    of tolerated drops from moderate to aggressive (log scale over the range; each maps to the level that
+    threshold allocates), alternating the two smallest cluster counts."""
     space = search.space
+    lo, hi = space.tolerated_drop_pp
     fractions = [0.6, 0.85, 0.4, 0.95, 0.75, 0.5, 0.3, 0.9]
     ks = sorted((k for k in space.clusters if k), reverse=True)[-2:] or [0]
-    top = max(n_levels - 1, 0)
     out = []
     for i in range(n):
         f = fractions[i % len(fractions)]
+        threshold = lo * (hi / lo) ** f
         out.append({
-            P_LEVEL: round(f * top),
+            P_LEVEL: max([j for j, t in enumerate(thresholds) if t <= threshold], default=0),
             P_EPOCHS: max(space.epochs),
             P_CLUSTERS: ks[i % len(ks)] if ks != [0] else 0,
             P_QAT: True in space.qat,
@@ -156,10 +158,11 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
         if not trials:
             add(Proposal("recipe", {}, base))
         return out
-    n_levels = len(levels(sensitivity, cfg.search.space.tolerated_drop_pp))
+    table = levels(sensitivity, cfg.search.space.tolerated_drop_pp)
+    n_levels = len(table)
     if round_no == 1 and not trials:
         add(Proposal("recipe", {}, base))
-        for params in seed_params(cfg.search, n + 4, n_levels):
+        for params in seed_params(cfg.search, n + 4, [t for t, _ in table]):
             add(Proposal("seed", params, recipe_from_params(params, cfg, sensitivity, prunable)))
         return out
     study = _study(trials, cfg, round_no, n_levels)
