@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from shears.cli.main import app
+from shears.config import PipelineConfig
 from typer.testing import CliRunner
 
 from tests.conftest import FAST, digits_arrays, npz_bytes
@@ -51,8 +52,9 @@ def test_default_run_passes_with_no_options(tmp_path: Path) -> None:
     pruned = [r for r in sparsity["layers"] if r["target"] is not None]
     assert pruned and all(r["sparsity"] >= r["target"] - 0.01 for r in pruned)
     search = json.loads((run / "search.json").read_text())  # the default run searches (a small budget)
-    assert search["enabled"] and len(search["trials"]) == 4 and search["winner_feasible"]
-    assert "Search: 4 trials" in proc.stdout
+    budget = PipelineConfig().search.max_trials  # the embedded default: the recipe + one allocated recipe
+    assert search["enabled"] and len(search["trials"]) == budget and search["winner_feasible"]
+    assert f"Search: {budget} trials" in proc.stdout
     # the summary table shows every artifact and every gate
     for name in ("baseline", "pruned_unstripped", "stripped", "tflite_float32", "tflite_dynamic_range",
                  "tflite_int8", "tflite_float16", "min_compression_ratio", "sparsity"):

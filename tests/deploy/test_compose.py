@@ -180,7 +180,10 @@ def test_start_order(services: dict[str, Any]) -> None:
 
 
 def test_airflow_configuration(services: dict[str, Any]) -> None:
-    envs = [services[n]["environment"] for n in AIRFLOW_SERVICES | {"airflow-init"}]
+    # airflow-init also holds its one-off settings (admin user, pool size), so the reference is a component;
+    # sorted: iterating a set of names follows the hash seed, and the reference must not change run to run
+    names = [*sorted(AIRFLOW_SERVICES), "airflow-init"]
+    envs = [services[n]["environment"] for n in names]
     shared = {k: v for k, v in envs[0].items() if k.startswith(("AIRFLOW", "SHEARS", "TF_"))}
     for env in envs[1:]:  # one configuration for every component (the JWT secret above all)
         assert {k: env.get(k) for k in shared} == shared
