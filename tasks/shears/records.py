@@ -419,6 +419,7 @@ class ChampionComparisonRecord(_Model):
     run_id: RunId
     comparable: bool
     reason: str  # why it could not be compared, or what was compared
+    tampered: bool = False  # a champion file no longer matches its manifest: never skipped, whatever the config
     rule: Literal["point", "confident"] = "point"
     split: Split = "test"
     n: int | None = None

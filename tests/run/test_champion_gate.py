@@ -122,4 +122,5 @@ def test_a_tampered_champion_file_is_refused_not_evaluated(data: dict[str, Path]
     outcome = _run(store, "after-tamper", data["clean"], gates={"champion_incomparable": "skip"})
     assert not outcome.passed and outcome.gates is not None and outcome.gates.comparison is not None
     assert "does not match the sha256 its manifest lists" in outcome.gates.comparison.reason
+    assert outcome.gates.comparison.tampered
     assert "refused to run it" in str(outcome.error)

@@ -70,7 +70,7 @@ def test_an_incomparable_champion_fails_or_is_skipped_as_configured() -> None:
     skipped = evaluate_gates(BASE, DEP, GateConfig(champion_incomparable="skip"), champion=other)
     (gate,) = [r for r in skipped if r.name.startswith("champion")]
     assert gate.passed and "champion gates skipped" in gate.reason
-    tampered = other.model_copy(update={"reason": "x does not match the sha256 its manifest lists"})
+    tampered = other.model_copy(update={"reason": "x does not match the sha256 its manifest lists", "tampered": True})
     gates = evaluate_gates(BASE, DEP, GateConfig(champion_incomparable="skip"), champion=tampered)
     assert not next(r for r in gates if r.name == "champion_comparable").passed  # a changed file: never skipped
 

@@ -17,27 +17,11 @@ from shears.store import Store, sha256_hex
 from shears.store import layout as L
 
 
-def _fit_channels(x: np.ndarray, want: tuple[int, ...]) -> np.ndarray | None:
-    """`x` in the champion's input shape when it differs only by a trailing channel axis of 1, else None."""
-    have = tuple(int(d) for d in x.shape[1:])
-    if have == want:
-        return x
-    if (*have, 1) == want:
-        return x[..., None]
-    if (*want, 1) == have:
-        return x[..., 0]
-    return None
-
-
-def _champion_labels(store: Store, run_id: str, manifest: ManifestRecord) -> list[str] | None:
-    """The champion's class names (its labels.txt, sha256-checked), or None when its labels were integer ids."""
-    entry = manifest.files.get(L.LABELS)
-    if entry is None:
-        return None
-    data = store.get(L.RunLayout(run_id).run(L.LABELS))
-    if sha256_hex(data) != entry.sha256:
-        return ["<labels.txt changed after publication>"]
-    return data.decode("utf-8", errors="replace").splitlines()
+def _verified(store: Store, key: str, manifest: ManifestRecord, name: str) -> bytes | None:
+    """A champion file's bytes when they match the sha256 its manifest lists, else None."""
+    entry = manifest.files.get(name)
+    data = store.get(key)
+    return data if entry is not None and sha256_hex(data) == entry.sha256 else None
 
 
 def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRecord, ours: bytes,
@@ -46,6 +30,7 @@ def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRe
     from ai_edge_litert.interpreter import Interpreter
 
     from shears.stages.compare import paired_comparison
+    from shears.stages.data import fit_channels
     from shears.stages.measure import gzip_size, tflite_predict
 
     dep = manifest.deployable
@@ -53,20 +38,28 @@ def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRe
             "champion_dataset_sha256": manifest.dataset.sha256, "challenger_gzip_bytes": gzip_size(ours),
             "same_data": manifest.dataset.sha256 == validation.dataset_sha256 if manifest.dataset.sha256 else None}
 
-    def not_comparable(reason: str) -> ChampionComparisonRecord:
-        return ChampionComparisonRecord(comparable=False, reason=reason, **base)
+    def not_comparable(reason: str, tampered: bool = False) -> ChampionComparisonRecord:
+        return ChampionComparisonRecord(comparable=False, reason=reason, tampered=tampered, **base)
+
+    def changed(key: str) -> ChampionComparisonRecord:
+        return not_comparable(f"{key} does not match the sha256 its manifest lists (changed after publication): "
+                              "refused to run it", tampered=True)
 
     if dep is None:
         return not_comparable("its manifest names no deployable model")
-    entry = manifest.files.get(dep.file)
-    key = L.RunLayout(champion.run_id).run(dep.file)
-    if entry is None:
+    run = L.RunLayout(champion.run_id)
+    key = run.run(dep.file)
+    if dep.file not in manifest.files:
         return not_comparable(f"{key} is not listed in its manifest")
-    data = store.get(key)
-    if sha256_hex(data) != entry.sha256:
-        return not_comparable(f"{key} does not match the sha256 its manifest lists (changed after publication): "
-                              "refused to run it")
-    theirs = _champion_labels(store, champion.run_id, manifest)
+    data = _verified(store, key, manifest, dep.file)
+    if data is None:
+        return changed(key)
+    theirs = None  # integer class ids, unless it published its class names
+    if L.LABELS in manifest.files:
+        labels = _verified(store, run.run(L.LABELS), manifest, L.LABELS)
+        if labels is None:
+            return changed(run.run(L.LABELS))
+        theirs = labels.decode("utf-8", errors="replace").splitlines()
     ours_labels = validation.class_names
     if theirs != ours_labels:
         def show(names: list[str] | None) -> str:
@@ -78,12 +71,12 @@ def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRe
     interp = Interpreter(model_content=data)
     shape = tuple(int(d) for d in interp.get_input_details()[0]["shape_signature"][1:])
     outputs = int(interp.get_output_details()[0]["shape"][-1])
-    x = _fit_channels(x_test, shape)
-    if x is None:
+    fitted = fit_channels(x_test, shape)
+    if fitted is None:
         return not_comparable(f"it takes inputs of shape {shape}, this data has {tuple(x_test.shape[1:])}")
     if outputs != num_classes:
         return not_comparable(f"it has {outputs} outputs, this data has {num_classes} classes")
-    stats = paired_comparison(tflite_predict(ours, x_test) == y_test, tflite_predict(data, x) == y_test)
+    stats = paired_comparison(tflite_predict(ours, x_test) == y_test, tflite_predict(data, fitted[0]) == y_test)
     return ChampionComparisonRecord(
         comparable=True, reason=f"both scored on this run's {stats.n} test rows", n=stats.n,
         challenger_accuracy=stats.challenger_accuracy, champion_accuracy=stats.champion_accuracy,

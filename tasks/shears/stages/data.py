@@ -264,7 +264,23 @@ def scale_integer_images(raw: RawDataset) -> tuple[RawDataset, Scaling | None]:
     return out, Scaling(str(raw.x.dtype), divisor)
 
 
-def fit_channel_axis(raw: RawDataset, model_shape: tuple[int, ...] | None) -> tuple[RawDataset, str | None]:
+ChannelFit = Literal["added", "dropped"]
+
+
+def fit_channels(x: np.ndarray, want: tuple[int, ...]) -> tuple[np.ndarray, ChannelFit | None] | None:
+    """`x` (rows first) in the per-row shape `want` when it differs at most by a trailing channel axis of 1:
+    the array and "added"/"dropped" (None: already that shape); None when no such axis makes it fit."""
+    have = tuple(int(d) for d in x.shape[1:])
+    if have == want:
+        return x, None
+    if (*have, 1) == want:
+        return x[..., None], "added"
+    if (*want, 1) == have:
+        return x[..., 0], "dropped"
+    return None
+
+
+def fit_channel_axis(raw: RawDataset, model_shape: tuple[int, ...] | None) -> tuple[RawDataset, ChannelFit | None]:
     """Images without a channel axis for a model that wants (H, W, 1) get one (or lose it in the reverse case).
 
     Returns the (possibly new) dataset and "added"/"dropped"/None. Any other mismatch is left as it is:
@@ -272,23 +288,14 @@ def fit_channel_axis(raw: RawDataset, model_shape: tuple[int, ...] | None) -> tu
     """
     if model_shape is None or raw.kind != "image":
         return raw, None
-    have = tuple(int(d) for d in raw.x.shape[1:])
-    want = tuple(model_shape)
-    if have == want:
+    fitted = fit_channels(raw.x, tuple(model_shape))
+    if fitted is None or fitted[1] is None:
         return raw, None
-    if (*have, 1) == want:
-        def fit(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[..., None]
-        how = "added"
-    elif (*want, 1) == have:
-        def fit(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[..., 0]
-        how = "dropped"
-    else:
-        return raw, None
-    x = fit(raw.x)
-    assert x is not None
-    return replace(raw, x=x, x_test=fit(raw.x_test)), how
+    x, how = fitted
+    x_test = raw.x_test
+    if x_test is not None:
+        x_test = x_test[..., None] if how == "added" else x_test[..., 0]
+    return replace(raw, x=x, x_test=x_test), how
 
 
 def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int,

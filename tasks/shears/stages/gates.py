@@ -97,9 +97,7 @@ def champion_gates(c: ChampionComparisonRecord, cfg: GateConfig, deployable: Art
     """
     ref = f"champion {c.run_id}"
     if not c.comparable:
-        skip = cfg.champion_incomparable == "skip"
-        tampered = "sha256" in c.reason  # a changed champion file is never skipped
-        ok = skip and not tampered
+        ok = cfg.champion_incomparable == "skip" and not c.tampered  # a changed champion file is never skipped
         what = f"{ref} not comparable on this data ({c.reason})" + ("; champion gates skipped" if ok else "")
         return [_gate("champion_comparable", 1, 0, ok, what, ref)]
     out = []
