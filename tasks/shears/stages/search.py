@@ -77,13 +77,13 @@ def recipe_from_config(cfg: PipelineConfig, prunable: dict[str, int], default_sp
                   fixed_batch=cfg.convert.fixed_batch)
 
 
-def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, sensitivity: SensitivityRecord,
+def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, table: Sequence[tuple[float, dict[str, float]]],
                        prunable: dict[str, int]) -> Recipe:
-    """A search trial's recipe: sparsity allocated from the table, the stack chosen by the parameters."""
+    """A search trial's recipe: the sparsity of the chosen level of `table` (see `levels`), the stack chosen by
+    the parameters."""
     k = int(params[P_CLUSTERS])
     qat = bool(params[P_QAT])
     clusters = {n: k for n, w in prunable.items() if k and w >= cfg.search.min_cluster_weights}
-    table = levels(sensitivity, cfg.search.space.tolerated_drop_pp)
     threshold, allocated = table[min(int(params[P_LEVEL]), len(table) - 1)]
     sparsity = dict(allocated)
     if clusters:
@@ -163,7 +163,7 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
     if round_no == 1 and not trials:
         add(Proposal("recipe", {}, base))
         for params in seed_params(cfg.search, n + 4, [t for t, _ in table]):
-            add(Proposal("seed", params, recipe_from_params(params, cfg, sensitivity, prunable)))
+            add(Proposal("seed", params, recipe_from_params(params, cfg, table, prunable)))
         return out
     study = _study(trials, cfg, round_no, n_levels)
     dists = _distributions(cfg.search.space, n_levels)
@@ -172,7 +172,7 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
             break
         trial = study.ask(dists)
         params = dict(trial.params)
-        add(Proposal("sampler", params, recipe_from_params(params, cfg, sensitivity, prunable)))
+        add(Proposal("sampler", params, recipe_from_params(params, cfg, table, prunable)))
     return out
 
 
