@@ -71,10 +71,7 @@ def test_tf_keras_file_is_loaded_as_before(tmp_path: Path) -> None:
     assert pre.origin == "Keras 2 .h5" and pre.keras3_model is None
 
 
-@pytest.mark.parametrize(("make", "needle"), [
-    (k3models.subclassed, "subclassed Keras 3 model (class TinyNet"),
-    (k3models.with_custom_layer, "layer 'double' has class Doubling (custom"),
-])
+@pytest.mark.parametrize(("make", "needle"), k3models.UNSUPPORTED)
 def test_custom_objects_are_refused_in_one_line(tmp_path: Path, make: object, needle: str) -> None:
     path = tmp_path / "m.keras"
     make().save(path)  # type: ignore[operator]
