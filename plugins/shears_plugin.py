@@ -25,7 +25,7 @@ from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 from shears.store import layout as L
 from shears_airflow import PIPELINE_DAG_ID, VIEW_PREFIX, open_run_store, run_layout, view_base, view_run_url
-from shears_web import create_app, file_path, outcome_of
+from shears_web import Outcome, create_app, file_path, outcome_of
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -36,14 +36,12 @@ ENV_BROWSE_URL = "SHEARS_STORE_BROWSE_URL"
 log = logging.getLogger("shears.airflow.links")
 
 
-def object_url(area: str, run_id: str, name: str) -> str:
+def object_url(area: Outcome, run_id: str, name: str) -> str:
     """The URL a browser opens for one file of a run folder: $SHEARS_STORE_BROWSE_URL + key, else the view."""
-    layout = L.RunLayout(run_id)
     base = os.environ.get(ENV_BROWSE_URL)
     if base:
-        key = layout.run(name) if area == "runs" else layout.rejected(name)
-        return f"{base.rstrip('/')}/{quote(key)}"
-    return view_base() + quote(file_path("runs" if area == "runs" else "rejected", run_id, name))
+        return f"{base.rstrip('/')}/{quote(L.RunLayout(run_id).key(area, name))}"
+    return view_base() + quote(file_path(area, run_id, name))
 
 
 class _RunArtifactLink(BaseOperatorLink):
@@ -68,9 +66,7 @@ class _RunArtifactLink(BaseOperatorLink):
         area = outcome_of(store, run_id)
         if area is None or (self.only is not None and area != self.only):
             return ""
-        layout = L.RunLayout(run_id)
-        key = layout.run(self.file) if area == "runs" else layout.rejected(self.file)
-        return object_url(area, run_id, self.file) if store.exists(key) else ""
+        return object_url(area, run_id, self.file) if store.exists(L.RunLayout(run_id).key(area, self.file)) else ""
 
 
 class ShearsRunLink(_RunArtifactLink):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -69,9 +69,7 @@ def file_key(area: str, run_id: str, name: str) -> str:
 
     if area not in ("runs", "rejected"):
         raise ConfigError(f"not a run folder: {area}")
-    layout = L.RunLayout(L.check_run_id(run_id))
-    name = L.check_run_file(name)
-    return layout.run(name) if area == "runs" else layout.rejected(name)
+    return L.RunLayout(L.check_run_id(run_id)).key(cast(Outcome, area), L.check_run_file(name))
 
 
 def file_path(area: Outcome, run_id: str, name: str) -> str:
