@@ -78,10 +78,15 @@ def main() -> int:
     t = Table(title="Wall time per stage (s)")
     t.add_column("stage")
     t.add_column("seconds", justify="right")
-    from shears.run.steps import STEP_NAMES
-
-    for stage in STEP_NAMES:
-        t.add_row(stage, f"{manifest.timings.get(stage, 0.0):.1f}")
+    # the manifest's own step names, in the order they ran; the trials (trial-0000, ...) summed into one row
+    trials = {k: v for k, v in manifest.timings.items() if k.startswith("trial-")}
+    shown_trials = False
+    for stage, seconds in manifest.timings.items():
+        if stage not in trials:
+            t.add_row(stage, f"{seconds:.1f}")
+        elif not shown_trials:  # where the first trial ran
+            t.add_row(f"trials ({len(trials)}, summed)", f"{sum(trials.values()):.1f}")
+            shown_trials = True
     t.add_row("total (incl. imports)", f"{wall:.1f}")
     con.print(t)
     base, dep = outcome.metrics.baseline, outcome.metrics.deployable_artifact

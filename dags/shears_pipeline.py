@@ -38,7 +38,7 @@ from shears_airflow import (
     data_asset,
     on_task_failure,
     run_step,
-    tf_task_args,
+    task_args,
 )
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -51,8 +51,6 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_policy": TRANSIENT_IO_ONLY,
     "on_failure_callback": on_task_failure,
 }
-# Queue/pool of the tasks that import TensorFlow ($SHEARS_TF_QUEUE, $SHEARS_TF_POOL; unset: defaults).
-TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
 
 
 @dag(
@@ -102,28 +100,29 @@ TF_TASK: dict[str, Any] = {"multiple_outputs": False, **tf_task_args()}
     doc_md=__doc__,
 )
 def shears_pipeline() -> None:
-    # One task per step of shears.run.steps.STEPS; each task id is the step's name (a test asserts it).
-    # multiple_outputs=False: one XCom per task (the step's small dict or list), not one more per key.
-    @task(retries=0, multiple_outputs=False)
+    # One task per step of shears.run.steps.STEPS: the task id is the step's name, and its queue/pool (the
+    # TensorFlow steps: $SHEARS_TF_QUEUE, $SHEARS_TF_POOL), retries and trigger rule come from the step's entry
+    # (shears_airflow.task_args), so they are declared once. A test checks the two lists match.
+    @task(**task_args("validate"))
     def validate() -> dict[str, Any]:
         """Begin the run (claim its id, refuse a published one, clear staging) and validate the data."""
         return run_step("validate")
 
-    @task(**TF_TASK)
+    @task(**task_args("baseline"))
     def baseline() -> dict[str, Any]:
         return run_step("baseline")
 
-    @task(multiple_outputs=False)
+    @task(**task_args("plan_sensitivity"))
     def plan_sensitivity() -> list[dict[str, Any]]:
         """The prunable layers to fan out over (none with the search off)."""
         return run_step("plan_sensitivity")
 
-    @task(**TF_TASK)
+    @task(**task_args("sensitivity"))
     def sensitivity(item: dict[str, Any]) -> dict[str, Any]:
         return run_step("sensitivity", item=item)
 
     def propose(round_no: int) -> Any:
-        @task(task_id=f"propose_{round_no}", multiple_outputs=False, trigger_rule="none_failed")
+        @task(**task_args(f"propose_{round_no}"))
         def propose_round() -> list[dict[str, Any]]:
             """The trials of this round (Optuna, seeded; empty when the budget is spent)."""
             return run_step(f"propose_{round_no}")
@@ -131,28 +130,28 @@ def shears_pipeline() -> None:
         return propose_round
 
     def trials(round_no: int) -> Any:
-        @task(task_id=f"trials_{round_no}", **TF_TASK)
+        @task(**task_args(f"trials_{round_no}"))
         def trial(item: dict[str, Any]) -> dict[str, Any]:
             """One trial, retry-safe (it rewrites only its own files)."""
             return run_step(f"trials_{round_no}", item=item)
 
         return trial
 
-    @task(trigger_rule="none_failed", **TF_TASK)
+    @task(**task_args("select"))
     def select() -> dict[str, Any]:
         """The winner: the smallest trial passing every gate on the validation split (else the closest)."""
         return run_step("select")
 
-    @task(**TF_TASK)
+    @task(**task_args("evaluate"))
     def evaluate() -> dict[str, Any]:
         return run_step("evaluate")
 
-    @task(retries=0, multiple_outputs=False)
+    @task(**task_args("gate"))
     def gate() -> dict[str, Any]:
-        """Fails the run when a gate fails; the gate step itself records the rejection under rejected/<run_id>/."""
+        """Fails the run when a gate fails; the rejection is then recorded under rejected/<run_id>/."""
         return run_step("gate")
 
-    @task(multiple_outputs=False)
+    @task(**task_args("publish"))
     def publish() -> dict[str, Any]:
         """Publish runs/<run_id>/ and promote; a retry after a completed publish is a no-op."""
         return run_step("publish")

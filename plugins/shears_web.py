@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from shears.store import layout as L
 from shears_airflow import PIPELINE_DAG_ID, open_run_store
 
@@ -145,15 +146,26 @@ def run_page(store: Store, root: str, raw_run_id: str) -> HTMLResponse:
 
 
 def serve_file(store: Store, area: str, run_id: str, name: str) -> Response:
+    """One regular file of a run folder, streamed in chunks (never read whole into memory).
+
+    The local store refuses a file reached through a symbolic link (a StoreError, 502 here): the view
+    serves what is in the store, never another file the API server could read.
+    """
     key = file_key(area, run_id, name)
     if not store.exists(key):
         raise HTTPException(404, f"{key} not found in the store")
-    data = store.get(key)
+    chunks = store.iter_bytes(key)
+    first = next(chunks, b"")  # opening errors (a symlink, a vanished object) surface here, before the headers
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     headers = {"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
     if suffix not in TYPES:
         headers["Content-Disposition"] = f'attachment; filename="{name.rsplit("/", 1)[-1]}"'
-    return Response(data, media_type=TYPES.get(suffix, "application/octet-stream"), headers=headers)
+
+    def body() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    return StreamingResponse(body(), media_type=TYPES.get(suffix, "application/octet-stream"), headers=headers)
 
 
 # --------------------------------------------------------------------------- the app

@@ -71,3 +71,11 @@ def test_example_config_names_every_key() -> None:
     missing = [f"{section}.{key}" for section, values in defaults.items() if isinstance(values, dict)
                for key in values if key not in (raw.get(section) or {})]
     assert missing == []
+
+
+def test_deeply_nested_yaml_is_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(deep)
+    assert str(exc.value) == "YAML nested more than 64 levels deep at line 1: Shears configs are a few levels deep"

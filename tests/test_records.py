@@ -29,6 +29,29 @@ def test_every_record_of_a_store_written_by_shears_0_1_loads() -> None:
     assert seen == 20
 
 
+V0_2 = Path(__file__).parent / "fixtures" / "store_v0_2"
+
+
+def test_every_record_of_a_store_written_by_shears_0_2_loads() -> None:
+    from shears.records import ModelCardRecord
+
+    seen = 0
+    for path in sorted(V0_2.rglob("*.json")):
+        name = path.name
+        if name in RUN_RECORDS:
+            RUN_RECORDS[name].from_bytes(path.read_bytes(), str(path))
+        elif name == "config.json":
+            PipelineConfig.model_validate_json(path.read_bytes())
+        else:  # champion.json and champions/<seq>.json
+            ChampionRecord.from_bytes(path.read_bytes(), str(path))
+        seen += 1
+    assert seen == 29
+    card = ModelCardRecord.from_bytes((V0_2 / "runs" / "v02-pass" / "model_card.json").read_bytes())
+    assert card.run_id == "v02-pass" and card.status == "passed"
+    gates = GatesRecord.from_bytes((V0_2 / "runs" / "v02-pass" / "gates.json").read_bytes())
+    assert gates.passed and gates.policy is None  # no policy floors were recorded before Shears 0.3
+
+
 def test_old_records_read_through_the_report_and_trend_readers() -> None:
     store = LocalStore(V0)
     passed = load_run_records(store, "runs/v0-pass")
@@ -67,3 +90,15 @@ def test_record_errors_are_one_bounded_line_even_for_huge_input() -> None:
     with pytest.raises(RecordError) as info:
         GatesRecord.from_json({"passed": "x" * 10_000_000, "summary": 1, "gates": None})
     assert len(str(info.value)) <= 300 and "\n" not in str(info.value)
+
+
+def test_deeply_nested_and_oversized_records_are_one_line() -> None:
+    from shears.errors import RecordError
+    from shears.records import MAX_RECORD_BYTES, GatesRecord
+
+    with pytest.raises(RecordError, match=r"^gates\.json is nested too deeply \(more than 100 levels\)$"):
+        GatesRecord.from_bytes(b'{"gates": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "gates.json")
+    with pytest.raises(RecordError, match=r"^gates\.json is nested too deeply"):
+        GatesRecord.from_bytes(b'{"gates": ' + b"[" * 150 + b"]" * 150 + b"}", "gates.json")
+    with pytest.raises(RecordError, match=f"the limit is {MAX_RECORD_BYTES:,}"):
+        GatesRecord.from_bytes(b" " * (MAX_RECORD_BYTES + 1), "gates.json")

@@ -22,7 +22,7 @@ class DataConfig(_Frozen):
     uri: str | None = Field(None, description="Local path or s3:// URI; None = bundled sklearn digits")
     label_column: str = "label"
     test_fraction: float = Field(0.2, gt=0, lt=1)
-    split_seed: int = 0
+    split_seed: int = Field(0, ge=0, lt=2**32)
     scale_integer_images: bool = Field(
         True, description="integer-typed images are checked against their dtype's range and divided by its maximum")
     validation_fraction: float = Field(
@@ -54,7 +54,7 @@ class ModelConfig(_Frozen):
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0, lt=1)
     validation_split: float = Field(0.0, ge=0, lt=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
     conversion_tolerance: float = Field(
         1e-5, gt=0, le=1, description="a Keras 3 model rebuilt in tf_keras (and given back as Keras 3) may differ "
                                       "from the original by at most this much in any output, on up to 512 rows")
@@ -75,7 +75,7 @@ class PruneConfig(_Frozen):
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0, lt=1)
     sparsity_tolerance: float = Field(0.01, ge=0, lt=1, description="allowed shortfall below final_sparsity")
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
 
     @model_validator(mode="after")
     def _steps(self) -> PruneConfig:
@@ -181,7 +181,7 @@ class SearchConfig(_Frozen):
     space: SearchSpace = SearchSpace()
     min_cluster_weights: int = Field(1000, ge=1, description="smaller layers are not clustered (nothing to win)")
     val_margin_pp: float = Field(0.0, ge=0, le=20, description="accuracy margin kept on the validation split")
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
 
     @model_validator(mode="after")
     def _ladder(self) -> SearchConfig:
@@ -279,8 +279,14 @@ def _one_line(exc: ValidationError) -> str:
     return bounded("invalid config: " + "; ".join(parts) + more)
 
 
+MAX_YAML_DEPTH = 64
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+    """A safe YAML loader that refuses aliases (a few hundred bytes of nested aliases expand to gigabytes) and
+    nesting deeper than MAX_YAML_DEPTH (PyYAML composes recursively: a RecursionError, thousands of lines)."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -288,7 +294,16 @@ class _NoAliasLoader(yaml.SafeLoader):
             line = event.start_mark.line + 1 if event.start_mark else "?"
             raise ConfigError(f"YAML alias *{elide(event.anchor, 30)} at line {line}: anchors and aliases are not "
                               "supported in Shears configs; write the values out")
-        return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                event = self.peek_event()
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise ConfigError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep at line {line}: Shears "
+                                  "configs are a few levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

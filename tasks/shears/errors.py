@@ -64,5 +64,31 @@ class StoreError(ShearsError):
     exit_code = 1
 
 
-class RecordError(StoreError):
-    """A record in the store is not what its typed model says (exit 1): a store someone edited or broke."""
+class RecordError(ShearsError):
+    """A record in the store is not what its typed model says (exit 1, never retried): a store someone edited
+    or broke reads the same way on every retry."""
+
+    exit_code = 1
+
+
+class ConflictError(ShearsError):
+    """The store already holds other content under a name this run must write (exit 1, never retried)."""
+
+    exit_code = 1
+
+
+class InternalError(ShearsError):
+    """A bug in Shears (an exception no library raised), surfaced with its traceback recorded (exit 1)."""
+
+    exit_code = 1
+
+
+class PromotionRefused(ShearsError):
+    """A run that may not become champion (fails its audit or signature check): exit 1, never retried."""
+
+    exit_code = 1
+
+
+def not_prunable(unknown: list[str], available: list[str], what: str = "prune.layers") -> ConfigError:
+    """The one message for layer names a recipe or config asks to prune that the model cannot prune."""
+    return ConfigError(f"{what} {unknown} are not prunable layers of the model; prunable: {available}")

@@ -18,20 +18,21 @@ runner = CliRunner()
 pytestmark = pytest.mark.tf
 
 
-def _run(tmp_path: Path, model: Path, data: Path, run_id: str, store: Path | None = None, **cfg: dict) -> tuple:
+def _run(tmp_path: Path, model_file: Path, data: Path, run_id: str, store: Path | None = None,
+         **cfg: dict) -> tuple:
     store = store or tmp_path / "store"
-    result = runner.invoke(app, ["run", "--config", str(_fast_yaml(tmp_path, **cfg)), "--model", str(model),
+    result = runner.invoke(app, ["run", "--config", str(_fast_yaml(tmp_path, **cfg)), "--model", str(model_file),
                                  "--data", str(data), "--out", str(store), "--run-id", run_id])
     return result, store / "runs" / run_id
 
 
-def _check_published(run: Path, origin: str) -> dict:
+def _check_published(run: Path, origin: str, tolerance: float = 1e-5) -> dict:
     """Pruned, stripped, converted, sparsity reached, equivalence recorded, and a Keras 3 copy Keras 3 loads."""
     manifest = json.loads((run / "manifest.json").read_text())
     assert "models/stripped.keras" in manifest["files"] and "models/model_dynamic_range.tflite" in manifest["files"]
     baseline = json.loads((run / "baseline.json").read_text())
     assert baseline["origin"] == origin
-    assert baseline["conversion_max_abs_diff"] <= 1e-5 and baseline["conversion_samples"] > 0
+    assert baseline["conversion_max_abs_diff"] <= tolerance and baseline["conversion_samples"] > 0
     sparsity = json.loads((run / "sparsity.json").read_text())
     assert sparsity["passed"] and all(r["sparsity"] >= r["target"] - 0.01 for r in sparsity["layers"] if r["target"])
     k3 = k3models.k3()
@@ -94,18 +95,20 @@ def test_keras3_mlp_on_csv_with_class_names(tmp_path: Path) -> None:
 
 
 def test_keras3_mobilenet_v2_runs_end_to_end(tmp_path: Path) -> None:
-    """keras.applications.MobileNetV2 (alpha 0.35, 32x32x3, 10 classes), one epoch on learnable images."""
+    """keras.applications.MobileNetV2 (alpha 0.35, 32x32x3, 10 classes), four epochs on learnable images."""
     x, y = k3models.learnable_images(n=300)
     model = tmp_path / "mnv2.keras"
     k3models.mobilenet_v2(x, y).save(model)
     data = tmp_path / "images.npz"
     data.write_bytes(npz_bytes(x=x, y=y))
+    # 17 inverted-residual blocks with trained BatchNorm statistics: the two frameworks' float32 kernels
+    # differ by ~1e-5 in the softmax outputs (1.2e-05 on CI's machine), so this model runs at 1e-4
     loose = {"gates": {"min_accuracy": None, "max_accuracy_drop_pp": None, "min_skill_margin_pp": None,
                        "min_compression_ratio": 1.0}, "prune": {"epochs": 1},
-             "convert": {"variants": ["dynamic_range"]}}
+             "convert": {"variants": ["dynamic_range"]}, "model": {"conversion_tolerance": 1e-4}}
     result, run = _run(tmp_path, model, data, "mnv2", **loose)
     assert result.exit_code == 0, result.output
-    _check_published(run, "Keras 3 .keras")
+    _check_published(run, "Keras 3 .keras", tolerance=1e-4)
 
 
 @pytest.mark.parametrize(("make", "needle"), k3models.UNSUPPORTED)
@@ -124,19 +127,22 @@ def test_unsupported_keras3_models_fail_before_training(tmp_path: Path, make: ob
 
 def test_a_broken_weight_fails_the_run_naming_the_difference(cnn_files: dict[str, Path], tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """One weight of the rebuild changed on purpose: the equivalence check must catch it, with the number."""
-    from shears.keras import keras3
+    """One weight of the rebuild changed on purpose: the equivalence check must catch it, with the number.
 
-    real = keras3.to_tf_keras
+    The rebuild in this process (from what the loading child returned) is broken; the child's own outputs
+    of the Keras 3 model are the reference it is checked against."""
+    from shears.keras import modelio
 
-    def broken(k3_model: object, name: str) -> object:
-        model = real(k3_model, name)
+    real = modelio.model_from_plain
+
+    def broken(tf_keras_json: str, weights: list, name: str) -> object:
+        model = real(tf_keras_json, weights, name)
         kernel, bias = model.get_layer("logits").get_weights()
         kernel[0, 0] += 0.5
         model.get_layer("logits").set_weights([kernel, bias])
         return model
 
-    monkeypatch.setattr(keras3, "to_tf_keras", broken)
+    monkeypatch.setattr(modelio, "model_from_plain", broken)
     result, _ = _run(tmp_path, cnn_files["keras"], cnn_files["data"], "broken")
     assert result.exit_code == 2, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error")]

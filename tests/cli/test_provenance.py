@@ -83,3 +83,27 @@ def test_a_run_that_must_be_signed_stops_at_validate_without_a_key(tmp_path: Pat
     bad = CliRunner().invoke(app, ["run", "--out", str(tmp_path / "store"), "--signing-key",
                                    str(tmp_path / "none.key")])
     assert bad.exit_code == 2 and "cannot read it" in bad.stderr
+
+
+def test_show_with_a_trusted_key_refuses_a_run_whose_signature_does_not_verify(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["keygen", "--out", str(tmp_path), "--name", "k"]).exit_code == 0
+    store = LocalStore(tmp_path / "store")
+    _publish(store, "signed", SigningKey.from_file(tmp_path / "k.key"))
+    uri, pub = str(tmp_path / "store"), str(tmp_path / "k.pub")
+    ok = runner.invoke(app, ["show", uri, "signed", "--trust", pub])
+    assert ok.exit_code == 0, ok.stderr
+    # forge: a card written after signing, with the manifest's sha256 regenerated to match
+    run = tmp_path / "store" / "runs" / "signed"
+    manifest = json.loads((run / "manifest.json").read_text())
+    forged = b"# Model card: all gates passed, ship it\n"
+    (run / "model_card.md").write_bytes(forged)
+    manifest["files"]["model_card.md"] = {"sha256": hashlib.sha256(forged).hexdigest(), "bytes": len(forged)}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    shown = runner.invoke(app, ["show", uri, "signed"])
+    assert shown.exit_code == 0 and "ship it" in shown.stdout  # without a key: what the store holds
+    refused = runner.invoke(app, ["show", uri, "signed", "--trust", pub])
+    assert refused.exit_code == 1 and "does not verify" in refused.stderr and "ship it" not in refused.stdout

@@ -65,6 +65,41 @@ def test_default_run_passes_with_no_options(tmp_path: Path) -> None:
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((run / name).read_bytes()).hexdigest() == entry["sha256"]
     assert json.loads((tmp_path / "artifacts" / "champion.json").read_text())["run_id"] == "default"
+    card_agrees_with_records(run)
+
+
+def card_agrees_with_records(folder: Path) -> None:
+    """The model card describes what was published, field by field: prune.json's recipe, metrics.json's
+    figures (split named), the manifest's deployable, validation.json's split rows."""
+    card = json.loads((folder / "model_card.json").read_text())
+    md = (folder / "model_card.md").read_text()
+    prune = json.loads((folder / "prune.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    validation = json.loads((folder / "validation.json").read_text())
+    recipe = prune["recipe"]
+    pruning, conversion, baseline = card["recipe"]["pruning"], card["recipe"]["conversion"], card["recipe"]["baseline"]
+    assert pruning["layer_targets"] == recipe["sparsity"]
+    assert pruning["target_sparsity"] == max(recipe["sparsity"].values())
+    assert pruning["clusters"] == recipe["clusters"] and pruning["epochs"] == recipe["prune_epochs"]
+    assert (pruning["qat"] is None) == (not recipe["qat"])
+    assert pruning["trial"] == prune["trial"] and pruning["accuracy_split"] == prune["split"] == "validation"
+    assert conversion["deployable"] == recipe["variant"] and metrics["deployable"] == f"tflite_{recipe['variant']}"
+    deployable = next(a for a in metrics["artifacts"] if a["name"] == metrics["deployable"])
+    assert card["deployable"]["gzip_bytes"] == deployable["gzip_bytes"]
+    assert card["deployable"]["accuracy"] == deployable["accuracy"]
+    if manifest.get("deployable"):
+        assert manifest["deployable"]["name"] == metrics["deployable"]
+    tested = next(a for a in metrics["artifacts"] if a["name"] == "baseline")
+    assert baseline["accuracy_split"] == "validation" and baseline["test_accuracy"] == tested["accuracy"]
+    assert card["data"]["test_rows"] == validation["split_rows"]["test"] > 0
+    assert card["data"]["validation_rows"] == validation["split_rows"]["validation"] > 0
+    assert f"validation accuracy {baseline['accuracy']:.4f}; test accuracy {tested['accuracy']:.4f}" in md
+    for layer, target in recipe["sparsity"].items():
+        assert f"{layer} {target:.2f}" in md
+    for layer, k in recipe["clusters"].items():
+        assert f"{layer} {k} clusters" in md
+    assert f"deployable `{recipe['variant']}`" in md
 
 
 def _bad_npz(tmp_path: Path, name: str, **arrays: np.ndarray) -> Path:
@@ -161,6 +196,7 @@ def test_gate_failure_exits_4_and_publishes_no_model(tmp_path: Path) -> None:
     failure = json.loads((rejected / "failure.json").read_text())
     assert failure["stage"] == "gate" and failure["exit_code"] == 4 and "min_accuracy" in failure["reason"]
     assert "failure.json" in json.loads((rejected / "manifest.json").read_text())["files"]
+    card_agrees_with_records(rejected)
 
 
 def test_same_data_config_and_run_id_give_identical_metrics(tmp_path: Path, digits_npz: Path) -> None:

@@ -193,11 +193,16 @@ def _traceback_cases(tmp_path: Path) -> dict[str, tuple[list[str], int, str]]:
         "empty run id": (["--run-id", ""], 2, "invalid run id ''"),
         "builder outside the allow-list": (["--config", str(_yaml(tmp_path, "zen.yaml", model={"builder": "this:s"}))],
                                            2, "module 'this' is not allowed"),
+        "seed beyond 32 bits": (["--config", str(_yaml(tmp_path, "seed.yaml", model={"seed": 2**32}))], 2,
+                                "model.seed: Input should be less than 4294967296"),
+        "negative split seed": (["--config", str(_yaml(tmp_path, "split.yaml", data={"split_seed": -1}))], 2,
+                                "data.split_seed: Input should be greater than or equal to 0"),
     }
 
 
 @pytest.mark.parametrize("case", ["non-UTF-8 config", "--out names a file", "store cannot be written",
-                                  "empty run id", "builder outside the allow-list"])
+                                  "empty run id", "builder outside the allow-list", "seed beyond 32 bits",
+                                  "negative split seed"])
 def test_bad_usage_gets_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     args, code, needle = _traceback_cases(tmp_path)[case]
     out = [] if "--out" in args else ["--out", str(tmp_path / "s")]

@@ -87,25 +87,25 @@ def test_config_env_is_the_default_config(shears_env: Path, monkeypatch: pytest.
 
 def test_a_published_run_is_never_redone(shears_env: Path) -> None:
     from airflow.sdk.exceptions import AirflowFailException
-    from shears_airflow import open_run_store, shears_errors, start_run
+    from shears_airflow import fail_fast_on_shears_errors, open_run_store, start_run
 
     store = open_run_store()
     store.put(f"runs/{RID}/manifest.json", b'{"status": "passed"}')
-    with pytest.raises(AirflowFailException, match="already published"), shears_errors():
+    with pytest.raises(AirflowFailException, match="already published"), fail_fast_on_shears_errors():
         start_run(_context())  # type: ignore[arg-type]
     assert store.exists(f"runs/{RID}/manifest.json")
 
 
-def test_shears_errors_maps_only_non_transient_errors() -> None:
+def test_fail_fast_maps_only_non_transient_errors() -> None:
     from airflow.sdk.exceptions import AirflowFailException
     from shears.errors import ConfigError, DataError, GateFailure, StoreError
-    from shears_airflow import shears_errors
+    from shears_airflow import fail_fast_on_shears_errors
 
     for exc in (ConfigError("c"), DataError("d"), GateFailure("gate(s) failed: min_accuracy")):
-        with pytest.raises(AirflowFailException) as info, shears_errors():
+        with pytest.raises(AirflowFailException) as info, fail_fast_on_shears_errors():
             raise exc
         assert info.value.__cause__ is exc and type(exc).__name__ in str(info.value)
-    with pytest.raises(StoreError), shears_errors():
+    with pytest.raises(StoreError), fail_fast_on_shears_errors():
         raise StoreError("timeout")  # left alone: the retry policy retries it
 
 

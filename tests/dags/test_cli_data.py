@@ -149,3 +149,17 @@ def test_unreachable_airflow_is_exit_1(tmp_path: Path, target: Path) -> None:
     src = write_digits_npz(tmp_path / "new.npz")
     res = runner.invoke(_app(), ["data", "push", str(src), "--airflow-url", "http://127.0.0.1:9"])
     assert res.exit_code == 1 and "cannot reach Airflow" in res.output
+
+
+def test_a_csv_with_another_label_column_is_checked_with_that_column(tmp_path: Path) -> None:
+    """The check parses with the pipeline's label column: `species` here, refused under the default `label`."""
+    rows = ["a,b,species"] + [f"{i % 7}.0,{i % 5}.0,{'xy'[i % 2]}" for i in range(60)]
+    src = tmp_path / "flowers.csv"
+    src.write_text("\n".join(rows) + "\n")
+    dest = tmp_path / "incoming" / "flowers.csv"
+    refused = runner.invoke(_app(), ["data", "push", str(src), "--to", str(dest), "--no-event"])
+    assert refused.exit_code != 0 and "label" in refused.output and not dest.exists()
+    res = runner.invoke(_app(), ["data", "push", str(src), "--to", str(dest), "--no-event",
+                                 "--label-column", "species"])
+    assert res.exit_code == 0, res.output
+    assert dest.read_bytes() == src.read_bytes()

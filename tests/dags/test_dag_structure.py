@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +47,26 @@ def test_sensitivity_points_and_trials_are_mapped_tasks(dags: dict[str, Any]) ->
     dag = dags["shears_pipeline"]
     mapped = {t.task_id for t in dag.tasks if isinstance(t, MappedOperator)}
     assert mapped == {s.name for s in STEPS if s.expands} == {"sensitivity", *(f"trials_{r}" for r in (1, 2, 3))}
-    assert SEARCH_ROUNDS == GLUE_ROUNDS == 3
+    assert GLUE_ROUNDS is SEARCH_ROUNDS == 3  # the glue re-exports the library's constant
+
+
+def test_search_rounds_is_assigned_once() -> None:
+    root = Path(__file__).resolve().parents[2]
+    sources = [*root.glob("tasks/shears/**/*.py"), *root.glob("plugins/**/*.py"), *root.glob("dags/*.py")]
+    assigned = [p for p in sources if re.search(r"^SEARCH_ROUNDS\s*(:[^=]*)?=", p.read_text(), re.MULTILINE)]
+    assert [p.relative_to(root).as_posix() for p in assigned] == ["tasks/shears/run/steps/__init__.py"]
+
+
+def test_each_tasks_queue_retries_and_trigger_rule_come_from_its_step(dags: dict[str, Any]) -> None:
+    from shears_airflow import task_args
+
+    dag = dags["shears_pipeline"]
+    for s in STEPS:
+        t = dag.get_task(s.name)
+        args = task_args(s.name)
+        assert t.retries == args.get("retries", 3), s.name
+        assert t.trigger_rule == args.get("trigger_rule", "all_success"), s.name
+        assert (t.retries == 0) == (not s.retry_io), s.name
 
 
 def test_io_tasks_retry_with_exponential_backoff(dags: dict[str, Any]) -> None:
@@ -73,7 +94,7 @@ def test_every_task_records_its_failure(dags: dict[str, Any]) -> None:
 
 def test_retry_policy_retries_only_transient_io() -> None:
     from airflow.sdk import RetryAction
-    from shears.errors import ConfigError, DataError, GateFailure, StoreError
+    from shears.errors import ConfigError, ConflictError, DataError, GateFailure, InternalError, RecordError, StoreError
     from shears.store import PreconditionFailed
     from shears_airflow import TRANSIENT_IO_ONLY
 
@@ -83,7 +104,9 @@ def test_retry_policy_retries_only_transient_io() -> None:
     assert action(StoreError("s3 timed out")) is RetryAction.RETRY
     assert action(ConnectionResetError()) is RetryAction.RETRY
     assert action(PreconditionFailed("champion changed")) is RetryAction.FAIL
-    for exc in (ConfigError("x"), DataError("x"), GateFailure("x"), ValueError("tf shape"), KeyError("k")):
+    for exc in (ConfigError("x"), DataError("x"), GateFailure("x"), ValueError("tf shape"), KeyError("k"),
+                RecordError("metrics.json: not a shears.metrics record"), InternalError("bug"),
+                ConflictError("runs/r1 is already published with different content")):
         assert action(exc) is RetryAction.FAIL, exc
 
 

@@ -130,3 +130,20 @@ def test_a_broken_store_hides_links_instead_of_breaking_the_page(store_dir: Path
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHEARS_STORE", "s3://")  # not a usable store URI
     assert set(_links(PASSED).values()) == {""}
+
+
+def test_a_symlink_planted_in_a_run_folder_is_never_followed(client: Any, store_dir: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=hunter2\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "key.pem").write_text("-----BEGIN EC PRIVATE KEY-----\n")
+    run = store_dir / "runs" / PASSED
+    (run / "leak.txt").symlink_to(secret)
+    (run / "linked").symlink_to(outside, target_is_directory=True)
+    for path in (f"/shears/files/runs/{PASSED}/leak.txt", f"/shears/files/runs/{PASSED}/linked/key.pem"):
+        resp = client.get(path)
+        assert resp.status_code == 502 and "symbolic link: refused" in resp.text, (path, resp.text)
+        assert "hunter2" not in resp.text and "PRIVATE KEY" not in resp.text
+    page = client.get(f"/shears/run/{PASSED}").text
+    assert "leak.txt" not in page and "key.pem" not in page  # never listed either

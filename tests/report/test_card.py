@@ -8,7 +8,7 @@ from pathlib import Path
 from shears.records import BaselineRecord, DatasetRef, MachineInfo, ModelCardRecord
 from shears.release.manifest import build_manifest
 from shears.report import build_model_card, render_card_markdown, signature_of
-from shears.report.records import RunRecords
+from shears.report.readers import RunRecords
 from shears.store import LocalStore
 from shears.store import layout as L
 from typer.testing import CliRunner

@@ -124,3 +124,30 @@ def test_a_tampered_champion_file_is_refused_not_evaluated(data: dict[str, Path]
     assert "does not match the sha256 its manifest lists" in outcome.gates.comparison.reason
     assert outcome.gates.comparison.tampered
     assert "refused to run it" in str(outcome.error)
+
+
+def test_a_run_that_loses_the_champion_race_is_published_says_how_to_promote_and_leaves_no_staging(
+        data: dict[str, Path], tmp_path: Path) -> None:
+    """Between this run's gates and its publish, another promotion moves the champion: the run stays published
+    (complete, verifiable), its staging is gone, and the message says how to promote it (not to rerun it)."""
+    from shears.release.champion import read_champion, set_champion
+    from shears.store import PreconditionFailed
+
+    store = tmp_path / "store"
+    assert _run(store, "first", data["clean"]).passed
+
+    def meanwhile(step: str, state: str) -> None:
+        if step == "publish" and state == "start":  # someone re-promotes the champion: its etag changes
+            current = read_champion(LocalStore(store))
+            assert current is not None
+            set_champion(LocalStore(store), "first", action="promote", by="someone", expected_etag=current.etag)
+
+    with pytest.raises(PreconditionFailed) as err:
+        run_pipeline(LocalStore(store), fast_config(data={"uri": str(data["clean"])}, gates=GATES), "second",
+                     on_step=meanwhile)
+    message = str(err.value)
+    assert "is published" in message and f"shears promote {store} second" in message.replace("file://", "")
+    assert "rerun" not in message
+    assert (store / "runs" / "second" / "manifest.json").is_file()
+    assert not (store / "staging" / "second").exists()
+    assert _champion(store) == "first"

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from shears.errors import ConfigError
 from shears.records import ClaimRecord
 from shears.release.audit import audit_store
-from shears.run.claim import acquire, read_claim, resume, this_process, why_stale
-from shears.store import LocalStore
+from shears.run.claim import acquire, drop_if_ours, read_claim, resume, this_process, why_stale
+from shears.store import LocalStore, PreconditionFailed
 from shears.store import layout as L
 
 KW = {"stale_after_s": 60.0, "heartbeat_s": 1.0}
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _dead_process_holder():  # type: ignore[no-untyped-def]
@@ -94,3 +99,76 @@ def test_the_same_airflow_run_takes_its_own_claim_again(tmp_path: Path) -> None:
         resume(store, "r5", this_process("airflow", "shears_pipeline/manual__2"), heartbeat_s=1.0)
     with pytest.raises(ConfigError, match="another run is writing"):
         acquire(store, "r5", this_process("airflow", "shears_pipeline/manual__2"), **KW)
+
+
+def test_eight_mapped_tasks_of_one_run_keep_its_claim_with_1s_heartbeats(tmp_path: Path) -> None:
+    """8 processes (the mapped tasks of one Airflow run, each with its own 1 s heartbeat) hold one claim at
+    once: each recognises its siblings' refreshes, none thinks the claim was taken over, and the run ends clean."""
+    store = LocalStore(tmp_path)
+    run = "shears_pipeline/manual__mapped"
+    begun = acquire(store, "r8", this_process("airflow", run), stale_after_s=5.0, heartbeat_s=1.0)
+    cmd = [sys.executable, "-m", "tests.run.claim_holder", str(tmp_path), "r8", run, "4", "1"]
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(8)]
+    results = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, out + err[-2000:]
+            results.append(json.loads(out))
+    finally:
+        for p in procs:
+            p.kill()
+    assert [r["lost"] for r in results] == [None] * 8
+    assert len({r["pid"] for r in results}) == 8
+    assert sum(r["writes"] for r in results) >= 1  # the run's heartbeat was refreshed by its tasks
+    record, _ = read_claim(store, "r8") or (None, None)
+    assert record is not None and why_stale(record) is None and record.holder.airflow_run == run
+    assert record.claimed_at == begun.record.claimed_at
+    assert drop_if_ours(store, "r8", this_process("airflow", run)) is True  # the run ends: claim dropped
+    assert read_claim(store, "r8") is None
+
+
+def test_a_heartbeat_from_a_sibling_is_adopted_but_a_foreign_write_is_a_takeover(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    run = "shears_pipeline/manual__9"
+    a = resume_after_begin = acquire(store, "r9", this_process("airflow", run), **KW)
+    b = resume(store, "r9", this_process("airflow", run).model_copy(update={"host": "worker-2"}), heartbeat_s=1.0)
+    a.beat()  # its etag is stale (b refreshed): adopts b's refresh, does not lose
+    assert a.lost is None and b.lost is None
+    resume_after_begin.check()
+    foreign = ClaimRecord.from_bytes(store.get(L.claim_key("r9"))).model_copy(
+        update={"holder": this_process("airflow", "shears_pipeline/manual__other")})
+    store.put(L.claim_key("r9"), foreign.to_bytes())
+    b.beat()
+    with pytest.raises(ConfigError, match=r"taken over by .*manual__other"):
+        b.check()
+
+
+def test_a_local_release_waits_for_the_lock_and_never_deletes_a_newer_claim(tmp_path: Path) -> None:
+    """The local store's conditional delete holds put_if's lock: a write made while it waits wins."""
+    store = LocalStore(tmp_path)
+    key = L.claim_key("r10")
+    old = store.put_if(key, b"old", if_match=None, if_none_match=True)
+    outcome: list[str] = []
+
+    def release() -> None:
+        try:
+            store.delete_if(key, if_match=old)
+            outcome.append("deleted")
+        except PreconditionFailed as exc:
+            outcome.append(str(exc))
+
+    lock_path = tmp_path / "claims" / ".r10.json.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a writer in the middle of its put_if
+        t = threading.Thread(target=release)
+        t.start()
+        time.sleep(0.3)
+        assert outcome == []  # the delete waits for the lock
+        store.put(key, b"new holder")  # what that writer writes before it unlocks
+    t.join(timeout=10)
+    assert outcome and "changed" in outcome[0]
+    assert store.get(key) == b"new holder"
+    store.delete_prefix(key)  # a plain delete of one key keeps the lock file (another writer may hold it)
+    assert not store.exists(key) and lock_path.exists()

@@ -47,6 +47,9 @@ class Hooked:
     def get(self, key: str) -> bytes:
         return self.inner.get(key)
 
+    def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Any:
+        return self.inner.iter_bytes(key, chunk_size)
+
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
 
@@ -61,6 +64,9 @@ class Hooked:
         if self.after_put_if:
             self.after_put_if(key)
         return etag
+
+    def delete_if(self, key: str, *, if_match: str) -> None:
+        self.inner.delete_if(key, if_match=if_match)
 
     def versions(self, key: str) -> list[str]:
         return self.inner.versions(key)

@@ -53,3 +53,31 @@ def test_two_runs_with_the_same_run_id_on_s3_one_writer(seaweed: SeaweedServer, 
     assert store.list("claims/") == []  # released
     audit = run_cli(seaweed, transcript, "audit", uri)
     assert audit.returncode == 0, audit.stderr
+
+
+def test_a_claim_is_released_with_a_conditional_delete_on_s3(seaweed: SeaweedServer) -> None:
+    """DeleteObject If-Match: a release holding an old etag never removes what a new holder wrote."""
+    import pytest
+    from shears.store import PreconditionFailed
+    from shears.store import layout as L
+    from shears.run.claim import acquire, drop_if_ours, read_claim, this_process
+
+    store = open_store(f"s3://{BUCKET}/claims-delete")
+    key = L.claim_key("r")
+    first = store.put_if(key, b"first", if_match=None, if_none_match=True)
+    second = store.put_if(key, b"second", if_match=first, if_none_match=False)
+    with pytest.raises(PreconditionFailed, match="changed since it was read"):
+        store.delete_if(key, if_match=first)
+    assert store.get(key) == b"second"
+    store.delete_if(key, if_match=second)
+    assert store.head(key) is None
+    with pytest.raises(PreconditionFailed):  # gone: nothing to delete is not a success
+        store.delete_if(key, if_match=second)
+
+    run = "shears_pipeline/manual__s3"
+    claim = acquire(store, "r2", this_process("airflow", run), stale_after_s=60, heartbeat_s=1)
+    sibling = this_process("airflow", run).model_copy(update={"host": "worker-2"})
+    other = this_process("airflow", "shears_pipeline/manual__other")
+    assert drop_if_ours(store, "r2", other) is False and read_claim(store, "r2") is not None
+    claim.beat()
+    assert drop_if_ours(store, "r2", sibling) is True and read_claim(store, "r2") is None

@@ -108,3 +108,21 @@ def test_read_uri_reads_s3_objects(seaweed: SeaweedServer) -> None:
     assert read_uri(f"s3://{BUCKET}/unit/input/blob.bin") == b"payload"
     with pytest.raises(ConfigError, match=r"^file not found: s3://shears-test/unit/input/none\.npz$"):
         read_uri(f"s3://{BUCKET}/unit/input/none.npz")
+
+
+def test_objects_stream_in_bounded_chunks(seaweed: SeaweedServer) -> None:
+    store = open_store(f"s3://{BUCKET}/unit/stream")
+    data = os.urandom(3 * (1 << 20) + 17)
+    store.put("big.bin", data)
+    chunks = list(store.iter_bytes("big.bin", chunk_size=1 << 20))
+    assert b"".join(chunks) == data and len(chunks) == 4 and max(len(c) for c in chunks) <= 1 << 20
+    with pytest.raises(StoreError, match="not found in store"):
+        list(store.iter_bytes("missing.bin"))
+
+
+def test_read_uri_refuses_an_object_over_its_limit_from_its_size(seaweed: SeaweedServer) -> None:
+    store = open_store(f"s3://{BUCKET}/unit/limit")
+    store.put("m.keras", b"x" * 1000)
+    with pytest.raises(ConfigError, match=r"m\.keras is 1,000 bytes; the limit is 999"):
+        read_uri(f"s3://{BUCKET}/unit/limit/m.keras", max_bytes=999)
+    assert read_uri(f"s3://{BUCKET}/unit/limit/m.keras", max_bytes=1000) == b"x" * 1000

@@ -23,7 +23,7 @@ def test_clean_digits_pass_every_check(digits) -> None:  # type: ignore[no-untyp
     report = validate_data(digits, ValidationConfig(value_min=0, value_max=1, num_classes=10, feature_count=64))
     assert report.success, report.summary()
     names = {c.name for c in report.checks}
-    assert {"minimum rows", "no NaN/inf values", "label domain", "feature shape consistent", "feature count",
+    assert {"minimum rows", "no NaN/inf values", "label domain", "feature count",
             "value range (min)", "value range (max)", "minimum rows per class", "class balance"} <= names
 
 
@@ -69,3 +69,21 @@ def test_tabular_feature_count() -> None:
     raw = parse_dataset(df.to_csv(index=False).encode(), "t.csv")
     assert validate_data(raw, ValidationConfig(feature_count=3)).success
     assert "feature count" in _failed(validate_data(raw, ValidationConfig(feature_count=4)))
+
+
+def test_only_checks_that_can_fail_are_counted(digits) -> None:  # type: ignore[no-untyped-def]
+    """Without a test split of its own and without feature_count, shape and count are computed from the array
+    they would be compared with: they are not run (nor counted)."""
+    names = {c.name for c in validate_data(digits, ValidationConfig()).checks}
+    assert "feature shape consistent" not in names and "feature count" not in names
+    with_test = replace(digits, x_test=digits.x[:50], y_test=digits.y[:50])
+    assert "feature shape consistent" in {c.name for c in validate_data(with_test, ValidationConfig()).checks}
+
+
+def test_every_remaining_check_fails_on_a_crafted_input(digits) -> None:  # type: ignore[no-untyped-def]
+    y = digits.y.astype(np.float64)
+    y[:2] = np.nan
+    assert "label present" in _failed(validate_data(replace(digits, y=y), ValidationConfig()))
+    assert "every class present" in _failed(validate_data(digits, ValidationConfig(num_classes=11)))
+    one = replace(digits, x_test=digits.x[:40], y_test=np.zeros(40, dtype=digits.y.dtype))
+    assert "at least two classes per split" in _failed(validate_data(one, ValidationConfig()))

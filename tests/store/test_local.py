@@ -52,3 +52,20 @@ def test_local_store_listing_hides_its_bookkeeping(tmp_path: Path) -> None:
     store.put_if("champion.json", b"1", if_match=None, if_none_match=True)
     store.put_if("champion.json", b"2", if_match=sha256_hex(b"1"), if_none_match=False)
     assert store.list("") == ["champion.json"]
+
+
+def test_symlinks_inside_the_store_are_never_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "key.pem").write_text("PRIVATE")
+    store = LocalStore(tmp_path / "store")
+    store.put("runs/r/ok.txt", b"ok")
+    (tmp_path / "store" / "runs" / "r" / "leak.txt").symlink_to(secret)
+    (tmp_path / "store" / "runs" / "r" / "dir").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert store.list("runs/") == ["runs/r/ok.txt"]
+    for key in ("runs/r/leak.txt", "runs/r/dir/key.pem"):
+        for read in (store.get, store.exists, store.head, lambda k: list(store.iter_bytes(k))):
+            with pytest.raises(StoreError, match="is reached through a symbolic link: refused"):
+                read(key)
+    assert list(store.iter_bytes("runs/r/ok.txt", chunk_size=1)) == [b"o", b"k"]

@@ -128,6 +128,8 @@ def push(
     to: Annotated[str | None, typer.Option("--to", help="data URI (default: $SHEARS_DATA_URI or "
                                                          "file://$AIRFLOW_HOME/shears-incoming/data.npz)")] = None,
     check: Annotated[bool, typer.Option("--check/--no-check", help="parse the data before copying it")] = True,
+    label_column: Annotated[str, typer.Option("--label-column", help="CSV/Parquet column holding the label "
+                                              "(the pipeline config's data.label_column)")] = "label",
     event: Annotated[bool, typer.Option("--event/--no-event", help="emit the Airflow asset event")] = True,
     airflow_url: Annotated[str | None, typer.Option("--airflow-url", help="Airflow API server (default: "
                                                     f"$SHEARS_AIRFLOW_URL or {DEFAULT_AIRFLOW_URL})")] = None,
@@ -144,7 +146,7 @@ def push(
         if check:
             from shears.stages.data import parse_dataset
 
-            parse_dataset(data, target)  # DataError / ConfigError before anything moves
+            parse_dataset(data, target, label_column)  # DataError / ConfigError before anything moves
         if source is not None:
             _copy(data, target)
             line(out, f"copied {source} ({len(data):,} bytes) -> {target}")

@@ -54,12 +54,18 @@ def show(
     store_uri: Annotated[str, typer.Argument(help="artifact store: a directory or s3://bucket/prefix")],
     run_id: Annotated[str, typer.Argument(help="a run under runs/ or rejected/")],
     as_json: Annotated[bool, typer.Option("--json", help="print model_card.json instead of the Markdown")] = False,
+    trust: Annotated[list[Path] | None, typer.Option(
+        "--trust", help="public key (PEM): show the card only if the run's signature verifies with it")] = None,
 ) -> None:
     """Print a run's model card (read-only): data, recipe, sizes, accuracy, gates, signature, machine."""
+    from shears.cli.store import load_trust
     from shears.store import open_store
 
     try:
-        text, note = _card_text(open_store(store_uri), run_id, as_json)
+        store = open_store(store_uri)
+        if trust:
+            _verify(store, run_id, load_trust(trust, True, None))
+        text, note = _card_text(store, run_id, as_json)
     except ShearsError as exc:
         raise fail(exc) from None
     if note:
@@ -68,6 +74,23 @@ def show(
         out.print(Markdown(text))
     else:
         typer.echo(text, nl=not text.endswith("\n"))
+
+
+MAX_CARD_BYTES = 1_000_000  # a card is a page; a bigger one is not printed
+
+
+def _verify(store: object, run_id: str, trust: object) -> None:
+    """The run's files against its manifest and its signature against the trusted keys, before the card is shown."""
+    from shears.release.verify import verify_run
+    from shears.store import Store
+    from shears.store import layout as L
+
+    assert isinstance(store, Store)
+    layout = L.RunLayout(run_id)
+    area = "runs" if store.exists(layout.run(L.MANIFEST)) else "rejected"
+    audit = verify_run(store, area, run_id, trust=trust)  # type: ignore[arg-type]
+    if audit.problems:
+        raise RecordError(f"run {run_id} does not verify: {'; '.join(audit.problems)}")
 
 
 def _card_text(store: object, run_id: str, as_json: bool) -> tuple[str, str | None]:
@@ -87,6 +110,8 @@ def _card_text(store: object, run_id: str, as_json: bool) -> tuple[str, str | No
     name = L.MODEL_CARD_JSON if as_json else L.MODEL_CARD_MD
     entry = manifest.files.get(name)
     if entry is not None:
+        if entry.bytes > MAX_CARD_BYTES:
+            raise RecordError(f"{prefix}/{name} is {entry.bytes:,} bytes, over the {MAX_CARD_BYTES:,} a card may be")
         data = store.get(f"{prefix}/{name}")
         if sha256_hex(data) != entry.sha256:
             raise RecordError(f"{prefix}/{name} does not match its manifest (changed after publication); "

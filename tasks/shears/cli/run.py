@@ -67,12 +67,13 @@ def data_lines(results: dict[str, Any]) -> list[str]:
 
 
 def gate_table(gates: GatesRecord) -> Table:
+    from shears.report.tables import GATE_COLUMNS, gate_rows
+
     t = Table(title="Gates")
-    for col in ("gate", "threshold", "observed", "verdict", "reason"):
+    for col in GATE_COLUMNS:
         t.add_column(col)
-    for g in gates.gates:
-        verdict = "[green]pass[/]" if g.passed else "[bold red]FAIL[/]"
-        t.add_row(g.name, str(g.threshold), str(g.observed), verdict, g.reason)
+    for r in gate_rows(gates):
+        t.add_row(r.gate, r.threshold, r.observed, "[green]pass[/]" if r.passed else "[bold red]FAIL[/]", r.reason)
     return t
 
 
@@ -145,6 +146,7 @@ def run(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from shears.config import load_config
+    from shears.policy import ENV_POLICY, load_policy
     from shears.run.pipeline import new_run_id, run_pipeline
     from shears.store import LocalStore, open_store
     from shears.store.layout import check_run_id
@@ -152,6 +154,7 @@ def run(
     try:
         rid = new_run_id() if run_id is None else check_run_id(run_id)
         cfg = load_config(config, {"data.uri": data, "data.label_column": label_column, "model.pretrained": model})
+        policy = load_policy(os.environ.get(ENV_POLICY))  # the deployment's floors: never from the run's config
         key = load_signing_key(signing_key)
         store = open_store(store_uri or out_dir)
         if isinstance(store, LocalStore):
@@ -168,10 +171,8 @@ def run(
                 if not err.is_terminal:
                     err.print(f"step {name}: {state}", highlight=False)
 
-            if jobs > 1:
-                os.environ["SHEARS_SEARCH_JOBS"] = str(jobs)  # the search budgets its rounds for parallel trials
             outcome = run_pipeline(store, cfg, rid, on_step=on_step, force_claim=force_claim, jobs=jobs,
-                                   signing_key=key)
+                                   signing_key=key, policy=policy)
     except ShearsError as exc:
         raise fail(exc) from None
     for note in data_lines(outcome.results):
@@ -187,6 +188,10 @@ def run(
         line = comparison_line(outcome.gates)
         if line:
             out.print(line, highlight=False, soft_wrap=True)
+    chosen = outcome.results.get("select") or {}
+    if chosen.get("recipe"):
+        out.print(f"published recipe: {chosen['recipe']} (trial {chosen['winner']}; figures above: test split)",
+                  highlight=False, soft_wrap=True)
     where = f"{outcome.store}/runs/{rid}" if outcome.passed else f"{outcome.store}/rejected/{rid}"
     out.print(f"run {rid}: {'PASSED' if outcome.passed else 'REJECTED'} -> {where}", highlight=False)
     if outcome.metrics:

@@ -123,28 +123,56 @@ def audit(
     raise typer.Exit(report.exit_code(strict))
 
 
+TRUST_OPT = typer.Option("--trust", help="public key (PEM) whose signatures are trusted; repeat for key rotation")
+CONFIG_OPT = typer.Option("--config", help="pipeline YAML whose signing.trusted_keys / signing.required apply too")
+
+
+def _promotion_trust(trust: list[Path] | None, config: Path | None) -> Any:
+    """The keys a promotion checks the run's signature with; the deployment's policy may require signatures."""
+    import os
+
+    from shears.policy import ENV_POLICY, load_policy
+
+    required = load_policy(os.environ.get(ENV_POLICY)).signing.required
+    return load_trust(trust, required, config)
+
+
 def promote(
     store_uri: Annotated[str, STORE_ARG],
     run_id: Annotated[str, typer.Argument(help="published run to make champion")],
+    trust: Annotated[list[Path] | None, TRUST_OPT] = None,
+    config: Annotated[Path | None, CONFIG_OPT] = None,
 ) -> None:
-    """Make a published, passing, intact run the champion (conditional write; recorded in champions/)."""
+    """Make a published, passing, intact run the champion (conditional write; recorded in champions/).
+
+    The run must pass what `shears audit --run` checks of it and, with --trust (or signing.trusted_keys),
+    its signature must verify; signing.required (config or the deployment's policy) refuses unsigned runs.
+    A refused promotion changes nothing and exits 1.
+    """
     from shears.release.champion import promote as do_promote
     from shears.store import open_store
 
     try:
-        pointer = do_promote(open_store(store_uri), run_id, by=_who())
+        pointer = do_promote(open_store(store_uri), run_id, by=_who(), trust=_promotion_trust(trust, config))
     except ShearsError as exc:
         raise fail(exc) from None
     line(out, f"champion: {pointer.run_id} (seq {pointer.seq}, previous {pointer.previous or 'none'})")
 
 
-def rollback(store_uri: Annotated[str, STORE_ARG]) -> None:
-    """Point the champion back at the previous one (champion.json's `previous`; recorded in champions/)."""
+def rollback(
+    store_uri: Annotated[str, STORE_ARG],
+    trust: Annotated[list[Path] | None, TRUST_OPT] = None,
+    config: Annotated[Path | None, CONFIG_OPT] = None,
+) -> None:
+    """Point the champion back at the previous one (champion.json's `previous`; recorded in champions/).
+
+    The previous run is checked as `shears promote` checks a run (audit, and signatures with --trust).
+    """
     from shears.release.champion import rollback as do_rollback
     from shears.store import open_store
 
     try:
-        pointer = do_rollback(open_store(store_uri), by=_who())
+        pointer = do_rollback(open_store(store_uri), by=_who(), trust=_promotion_trust(trust, config))
     except ShearsError as exc:
         raise fail(exc) from None
     line(out, f"champion: {pointer.run_id} (seq {pointer.seq}, rolled back from {pointer.previous})"

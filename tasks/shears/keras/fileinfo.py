@@ -8,13 +8,11 @@ before anything is staged, without importing TensorFlow.
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from shears.errors import ConfigError
+from shears.keras.intake import DEFAULT_LIMITS, Limits, parse_model_file
 
 Generation = Literal["keras2", "keras3"]
 
@@ -70,27 +68,12 @@ def _input_shape(config: dict[str, Any] | None) -> tuple[int, ...] | None:
     return None
 
 
-def inspect_model_file(data: bytes, name: str) -> ModelFileInfo:
-    """Format, Keras generation, config and input shape of .keras / .h5 bytes (a ConfigError when unreadable)."""
+def inspect_model_file(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> ModelFileInfo:
+    """Format, Keras generation, config and input shape of .keras / .h5 bytes, read and checked without Keras
+    (shears.keras.intake: sizes, allow-listed classes, plain HDF5); a one-line ConfigError otherwise."""
     fmt = model_format(name)
-    try:
-        if fmt == "keras":
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in z.namelist() else {}
-                config = json.loads(z.read("config.json")) if "config.json" in z.namelist() else None
-            version = str(meta.get("keras_version", ""))
-        else:
-            import h5py
-
-            with h5py.File(io.BytesIO(data), "r") as f:
-                raw_version = f.attrs.get("keras_version", b"")
-                raw_config = f.attrs.get("model_config")
-            version = raw_version.decode() if isinstance(raw_version, bytes) else str(raw_version)
-            if isinstance(raw_config, bytes):
-                raw_config = raw_config.decode()
-            config = json.loads(raw_config) if raw_config else None
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot load model {name}: not a readable .{fmt} file ({type(exc).__name__})") from None
+    parsed = parse_model_file(data, name, fmt, limits=limits)
+    version, config = parsed.keras_version, parsed.config
     if not version and isinstance(config, dict) and "module" in config:
         version = "3"  # Keras 3 configs name each object's module; Keras 2 configs do not
     return ModelFileInfo(fmt, _generation(version) if version else "keras2", version or "unknown", config,

@@ -4,28 +4,32 @@ Keras 3 is TensorFlow's default Keras since 2.16, and tfmot works only on tf_ker
 load in tf_keras (`Could not deserialize class 'Functional'`). Both live in this process: `tf.keras` is
 tf_keras (TF_USE_LEGACY_KERAS=1, set by tfcompat) while `import keras` still gives the Keras 3 package.
 
-The bridge loads the file with Keras 3 in safe mode, translates its config layer by layer into tf_keras's
-(Sequential, Functional, nested models, shared layers, multi-input layers such as Add/Concatenate), builds
-it in tf_keras, and copies the weights layer by layer. What it cannot translate (a custom layer, a
-subclassed model, an option tf_keras lacks) is a one-line ConfigError naming the layer and class, raised
-before the model is even loaded. Callers prove the rebuild equivalent on the run's data
-(`max_abs_difference`) and record the figure.
+A user's file is checked by shears.keras.intake and loaded only in the scrubbed child of
+shears.keras.sandbox: there the bridge loads it with Keras 3 in safe mode, translates its config layer by
+layer into tf_keras's (Sequential, Functional, nested models, shared layers, multi-input layers such as
+Add/Concatenate), builds it in tf_keras, and returns the architecture and weights as plain data, which this
+process rebuilds. What it cannot translate (a custom layer, a subclassed model, an option tf_keras lacks)
+is a one-line ConfigError naming the layer and class, raised before the model is even loaded. Callers
+prove the rebuild equivalent on the run's data (the Keras 3 model's own outputs, computed in the child)
+and record the figure.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shears.errors import ConfigError, first_line
-from shears.keras.fileinfo import inspect_model_file
-from shears.keras.modelio import model_from_bytes
 from shears.keras.tfcompat import keras
+
+if TYPE_CHECKING:
+    from shears.keras.sandbox import SandboxLimits
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 # Built-in layers with a tf_keras translation (same class name in both).
@@ -51,11 +55,15 @@ EQUIVALENCE_ROWS = 512
 
 @dataclass
 class Pretrained:
-    """A user's model as tf_keras holds it, where it came from, and (Keras 3) the original for the proof."""
+    """A user's model as tf_keras holds it, where it came from, and (Keras 3) what the proof and the way back need."""
 
     model: keras.Model
     origin: str  # "Keras 3 .keras", "Keras 2 .h5", ...
-    keras3_model: Any | None = None
+    keras3_architecture: dict[str, Any] | None = None  # the user's Keras 3 architecture, checked at intake
+    keras3_reference: np.ndarray | None = None  # the Keras 3 model's own outputs on the probe rows
+    keras3_reference_error: str | None = None  # why it could not run on them
+    load_seconds: float = 0.0  # the loading child, start to exit
+    load_peak_rss_bytes: int = 0
 
 
 def _keras3() -> Any:
@@ -73,53 +81,27 @@ def _short(value: Any, n: int = 60) -> str:
 
 
 def check_convertible(config: dict[str, Any] | None, name: str) -> None:
-    """Every object of a Keras 3 file's config must be built-in and translatable; else a one-line ConfigError.
+    """Every layer of a Keras 3 config (already allow-listed by shears.keras.intake) has a tf_keras translation.
 
-    Runs on the file's own config before Keras loads it: a custom class would otherwise fail inside Keras
-    with a message about registering it, which is not what a Shears user can do on a worker.
+    Runs on the file's own config before any Keras loads it, so an untranslatable built-in layer is a
+    one-line ConfigError naming it, not an error from deep inside the rebuild.
     """
-    if not isinstance(config, dict):
-        raise ConfigError(f"cannot load model {name}: the file holds no model config (weights only?)")
-    cls = str(config.get("class_name"))
-    module = config.get("module")
-    if cls not in MODEL_CLASSES or (module is not None and not str(module).startswith("keras")):
-        raise ConfigError(
-            f"cannot prune {name}: it is a subclassed Keras 3 model (class {cls}"
-            + (f", module {module}" if module else "") + "); Shears rebuilds Sequential and Functional models only: "
-            "build it as keras.Model(inputs, outputs) or keras.Sequential and save it again")
-    _check_layers(config.get("config", {}), name)
+    from shears.keras.intake import check_config
 
-
-def _custom(entry: dict[str, Any]) -> str | None:
-    module = entry.get("module")
-    registered = entry.get("registered_name")
-    if module is not None and not str(module).startswith("keras"):
-        return f"custom, from module {module}"
-    if registered is not None and registered != entry.get("class_name"):
-        return f"custom, registered as {registered}"
-    return None
-
-
-def _check_layers(cfg: dict[str, Any], name: str) -> None:
-    for entry in cfg.get("layers", []) or []:
-        cls = str(entry.get("class_name"))
-        lname = entry.get("name") or entry.get("config", {}).get("name")
-        why = _custom(entry)
-        if why is None and cls in MODEL_CLASSES:
-            _check_layers(entry.get("config", {}), name)
-            continue
-        if why is None and cls not in LAYERS:
-            why = "no tf_keras translation in Shears"
-        if why is not None:
-            raise ConfigError(
-                f"cannot prune {name}: layer '{lname}' has class {cls} ({why}); Shears rebuilds built-in Keras "
-                "layers only: replace it with built-in layers, or build and save the model with tf_keras")
-        for key, value in (entry.get("config") or {}).items():
-            if isinstance(value, dict) and "class_name" in value and key != "dtype":
-                inner = _custom(value)
-                if inner:
-                    raise ConfigError(f"cannot prune {name}: layer '{lname}' ({cls}) uses a {inner} object for "
-                                      f"{key} ({value.get('class_name')}); use a built-in one")
+    check_config(config, name)  # custom objects, Lambda layers, subclassed models: refused there
+    assert isinstance(config, dict)
+    stack = [config.get("config", {})]
+    while stack:
+        cfg = stack.pop()
+        for entry in cfg.get("layers", []) or []:
+            cls = str(entry.get("class_name"))
+            if cls in MODEL_CLASSES:
+                stack.append(entry.get("config", {}))
+            elif cls not in LAYERS:
+                lname = entry.get("name") or entry.get("config", {}).get("name")
+                raise ConfigError(
+                    f"cannot prune {name}: layer '{lname}' has class {cls} (no tf_keras translation in Shears); "
+                    "replace it with built-in layers Shears translates, or build and save the model with tf_keras")
 
 
 # --------------------------------------------------------------------------------------------- translating
@@ -271,12 +253,21 @@ def copy_weights(src: Any, dst: Any, name: str) -> None:
                               f"{[tuple(w.shape) for w in have]}, its rebuild expects {want}")
         if have:
             layer.set_weights(have)
+            finalize_state(layer)
+
+
+def finalize_state(layer: Any) -> None:
+    """Preprocessing layers (Normalization...) compute what they use in call from their weights once, when they
+    are adapted or loaded; after set_weights they must be told, or they keep computing with the old values."""
+    if callable(getattr(layer, "finalize_state", None)):
+        layer.finalize_state()
 
 
 # --------------------------------------------------------------------------------------------- loading, proving
 
 
-def _load_keras3(data: bytes, name: str, suffix: str) -> Any:
+def load_keras3(data: bytes, name: str, suffix: str) -> Any:
+    """A Keras 3 file loaded by Keras 3 (safe mode); only the loading child calls this for a user's file."""
     k3 = _keras3()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"model.{suffix}"
@@ -288,15 +279,44 @@ def _load_keras3(data: bytes, name: str, suffix: str) -> Any:
                               f"{first_line(exc)[:200]}") from None
 
 
-def load_pretrained(data: bytes, name: str) -> Pretrained:
-    """A user's .keras/.h5 as a tf_keras model: Keras 2 files load directly, Keras 3 files are rebuilt."""
-    info = inspect_model_file(data, name)
-    if info.generation == "keras2":
-        return Pretrained(model_from_bytes(data, name), info.origin)
-    check_convertible(info.config, name)
-    k3_model = _load_keras3(data, name, info.fmt)
+def architecture_of(k3_model: Any) -> dict[str, Any]:
+    """The Keras 3 model's architecture as Keras serializes it (module, class_name, config), without compile."""
+    config = dict(_keras3().saving.serialize_keras_object(k3_model))
+    config.pop("compile_config", None)
+    return json.loads(json.dumps(config))  # plain JSON values only
+
+
+def from_architecture(config: dict[str, Any], name: str) -> Any:
+    """A Keras 3 model built from an architecture the allow-list checked (no file is read)."""
+    from shears.keras.intake import check_config
+
+    check_config(config, name)
+    try:
+        return _keras3().saving.deserialize_keras_object(config, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a config it cannot build
+        raise ConfigError(f"cannot rebuild {name} in Keras 3: {type(exc).__name__}: {first_line(exc)[:160]}") from None
+
+
+def load_pretrained(data: bytes, name: str, probe: np.ndarray | None = None,
+                    limits: SandboxLimits | None = None) -> Pretrained:
+    """A user's .keras/.h5 as a tf_keras model, loaded in the scrubbed child (shears.keras.sandbox).
+
+    Keras 2 files come back as they are, Keras 3 files rebuilt in tf_keras; with `probe` rows, the Keras 3
+    model's own outputs on them come back too, for the equivalence proof.
+    """
+    from shears.keras.fileinfo import inspect_model_file
+    from shears.keras.modelio import model_from_plain
+    from shears.keras.sandbox import SandboxLimits, load_in_child
+
+    limits = limits or SandboxLimits()
+    info = inspect_model_file(data, name, limits.intake)  # refused here, before a child is even started
+    if info.generation == "keras3":
+        check_convertible(info.config, name)
+    loaded = load_in_child(data, name, probe, limits)
     keras.backend.clear_session()  # stable tf_keras names for anything the config leaves unnamed
-    return Pretrained(to_tf_keras(k3_model, name), info.origin, k3_model)
+    model = model_from_plain(loaded.tf_keras_json, loaded.weights, name)
+    return Pretrained(model, loaded.origin or info.origin, loaded.keras3_config, loaded.reference,
+                      loaded.reference_error, loaded.seconds, loaded.peak_rss_bytes)
 
 
 def predict(model: Any, x: np.ndarray) -> np.ndarray:
@@ -307,16 +327,19 @@ def predict(model: Any, x: np.ndarray) -> np.ndarray:
 def max_abs_difference(a: Any, b: Any, x: np.ndarray) -> tuple[float, int]:
     """The largest |output difference| of two models on the first EQUIVALENCE_ROWS rows of `x`, and the rows."""
     rows = x[:EQUIVALENCE_ROWS]
-    pa, pb = predict(a, rows), predict(b, rows)
+    return output_difference(predict(a, rows), predict(b, rows)), len(rows)
+
+
+def output_difference(pa: np.ndarray, pb: np.ndarray) -> float:
+    """max |pa - pb| (inf when the shapes differ)."""
     if pa.shape != pb.shape:
-        return float("inf"), len(rows)
-    return float(np.max(np.abs(pa - pb))) if pa.size else 0.0, len(rows)
+        return float("inf")
+    return float(np.max(np.abs(pa - pb))) if pa.size else 0.0
 
 
-def to_keras3(model: keras.Model, original: bytes, name: str) -> Any:
-    """The tf_keras model's weights in the user's own Keras 3 architecture (read again from the original file)."""
-    info = inspect_model_file(original, name)
-    k3_model = _load_keras3(original, name, info.fmt)
+def to_keras3(model: keras.Model, architecture: dict[str, Any], name: str) -> Any:
+    """The tf_keras model's weights in the user's own Keras 3 architecture (as checked at intake)."""
+    k3_model = from_architecture(architecture, name)
     copy_weights(model, k3_model, name)
     return k3_model
 
@@ -330,4 +353,8 @@ def keras3_to_bytes(k3_model: Any) -> bytes:
 
 
 def keras3_from_bytes(data: bytes, name: str = "model.keras") -> Any:
-    return _load_keras3(data, name, "keras")
+    """Shears' own Keras 3 output read back (checked like any model file first)."""
+    from shears.keras.fileinfo import inspect_model_file
+
+    info = inspect_model_file(data, name)
+    return load_keras3(data, name, info.fmt)

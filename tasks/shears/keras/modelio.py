@@ -6,6 +6,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from shears.errors import ConfigError, first_line
 from shears.keras.tfcompat import keras, tfmot
 
@@ -21,18 +23,20 @@ def model_to_h5(model: keras.Model, *, include_optimizer: bool) -> bytes:
 
 
 def model_from_bytes(data: bytes, name: str = "model.h5", *, pruned: bool = False) -> keras.Model:
-    """Load .h5 or .keras bytes without compiling, always in Keras safe mode.
+    """Load .h5 or .keras bytes without compiling, after shears.keras.intake checked them, in Keras safe mode.
 
-    Safe mode refuses Lambda layers (serialized Python bytecode) in both formats: a user's model file
-    must not run code on a worker that holds store credentials.
+    Used for Shears' own staged files (and, inside the loading child, for a user's Keras 2 file): the
+    same allow-list applies to both, widened only by tfmot's pruning wrapper for `pruned` models.
     """
     from tf_keras.src.saving.serialization_lib import SafeModeScope
 
-    suffix = ".keras" if name.lower().endswith(".keras") else ".h5"
-    if not name.lower().endswith((".keras", ".h5", ".hdf5")):
-        raise ConfigError(f"unsupported model file {name}: use .keras or .h5")
+    from shears.keras.fileinfo import model_format
+    from shears.keras.intake import parse_model_file
+
+    fmt = model_format(name)
+    parse_model_file(data, name, fmt, pruned=pruned)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"model{suffix}"
+        path = Path(tmp) / f"model.{fmt}"
         path.write_bytes(data)
         try:
             with SafeModeScope(True):
@@ -42,3 +46,27 @@ def model_from_bytes(data: bytes, name: str = "model.h5", *, pruned: bool = Fals
                 return keras.models.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # a user's file can make Keras raise anything; it is always "this file is bad"
             raise ConfigError(f"cannot load model {name}: {type(exc).__name__}: {first_line(exc)[:200]}") from None
+
+
+def model_from_plain(tf_keras_json: str, weights: list[np.ndarray], name: str) -> keras.Model:
+    """Build a tf_keras model from an architecture already checked against the allow-list, and set its weights.
+
+    What the loading child returns (shears.keras.sandbox): no file is read, only JSON and numeric arrays.
+    """
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    try:
+        with SafeModeScope(True):
+            model = keras.models.model_from_json(tf_keras_json)
+    except Exception as exc:  # tf_keras raises many types for a config it cannot build
+        raise ConfigError(f"cannot rebuild model {name}: {type(exc).__name__}: {first_line(exc)[:200]}") from None
+    want = [tuple(w.shape) for w in model.weights]
+    have = [tuple(w.shape) for w in weights]
+    if want != have:
+        raise ConfigError(f"cannot rebuild model {name}: {len(have)} weight arrays do not fit its {len(want)} "
+                          "weights (shapes differ)")
+    model.set_weights(weights)
+    for layer in model.submodules:
+        if callable(getattr(layer, "finalize_state", None)):
+            layer.finalize_state()  # see shears.keras.keras3.finalize_state
+    return model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from shears.keras.tfcompat import keras
@@ -25,3 +27,8 @@ def predict_classes(model: keras.Model, x: np.ndarray) -> np.ndarray:
 def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy from predictions."""
     return float(np.mean(predict_classes(model, x) == y))
+
+
+def history_dict(hist: Any) -> dict[str, list[float]]:
+    """A fit's History as plain floats per metric (what records and plots take)."""
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}

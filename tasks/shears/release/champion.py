@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from shears.errors import RecordError, StoreError
+from shears.errors import PromotionRefused, RecordError, StoreError
 from shears.records import ChampionRecord, ManifestRecord
 from shears.release.verify import verify_run
 from shears.store import PreconditionFailed, Store, sha256_hex
 from shears.store import layout as L
+
+if TYPE_CHECKING:
+    from shears.release.signing import Trust
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def set_champion(
     if current_etag != expected_etag:
         was = current.run_id if current else "none"
         raise PreconditionFailed(
-            f"champion changed since it was read (now {was}); rerun to compare against it"
+            f"champion changed since it was read (now {was})"
         )
     seq = (current.seq if current else 0) + 1
     pointer = ChampionRecord(
@@ -189,25 +192,38 @@ def set_champion(
 
 
 def promote(
-    store: Store, run_id: str, *, by: str, action: Literal["promote", "rollback"] = "promote"
+    store: Store, run_id: str, *, by: str, action: Literal["promote", "rollback"] = "promote",
+    trust: Trust | None = None,
 ) -> ChampionRecord:
-    """Make a verified, passing run the champion (a no-op returning the pointer if it already is)."""
+    """Make a verified, passing run the champion (a no-op returning the pointer if it already is, once a crashed
+    promotion is completed).
+
+    The run must pass what `shears audit --run` checks of it (every sha256 and size in its manifest, no file
+    it does not list, its status) and, with `trust`, its signature; the champion history must be intact.
+    Otherwise PromotionRefused, and champion.json and its history are left untouched.
+    """
     L.check_run_id(run_id)
+    checked = verify_run(store, "runs", run_id, trust=trust)  # before anything is written
+    if checked.objects == 0:
+        raise PromotionRefused(f"run {run_id} is not published under runs/ in {store.uri}")
+    if checked.state != "complete":
+        raise PromotionRefused(f"run {run_id} is {checked.state} in {store.uri} and cannot be champion")
+    if checked.problems:
+        raise PromotionRefused(f"run {run_id} fails verification and cannot be champion: {checked.problems[0]}"
+                               + (f" (+{len(checked.problems) - 1} more; run `shears audit`)"
+                                  if len(checked.problems) > 1 else ""))
+    history = read_champion_history(store)
+    if history.problems:
+        raise PromotionRefused(f"the champion history in {store.uri} is broken ({history.problems[0]}): run "
+                               "`shears audit`; nothing was promoted")
     # an explicit promotion first completes a crashed one, then applies on top of it
     current = _finish_interrupted(store, read_champion(store))
     if current is not None and current.run_id == run_id:
         return current.pointer
-    checked = verify_run(store, "runs", run_id)
-    if checked.objects == 0:
-        raise StoreError(f"run {run_id} is not published under runs/ in {store.uri}")
-    if checked.state != "complete":
-        raise StoreError(f"run {run_id} is {checked.state} in {store.uri} and cannot be champion")
-    if checked.problems:
-        raise StoreError(f"run {run_id} fails verification and cannot be champion: {checked.problems[0]}")
     return set_champion(store, run_id, action=action, by=by, expected_etag=current.etag if current else None)
 
 
-def rollback(store: Store, *, by: str) -> ChampionRecord:
+def rollback(store: Store, *, by: str, trust: Trust | None = None) -> ChampionRecord:
     """Point the champion back at the pointer's `previous` run (recorded as a new history entry).
 
     Rolling back twice returns to where you started: each rollback's `previous` is the run it replaced.
@@ -218,4 +234,4 @@ def rollback(store: Store, *, by: str) -> ChampionRecord:
     previous = current.pointer.previous
     if not previous:
         raise StoreError(f"champion {current.run_id} in {store.uri} has no previous champion to roll back to")
-    return promote(store, previous, by=by, action="rollback")
+    return promote(store, previous, by=by, action="rollback", trust=trust)

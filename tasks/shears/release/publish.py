@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shears.errors import RecordError, StoreError
+from shears.errors import ConflictError, RecordError
 from shears.records import ManifestRecord
 from shears.store import Store
 from shears.store import layout as L
@@ -44,7 +44,7 @@ def publish_files(store: Store, layout: L.RunLayout, area: L.Area, files: dict[s
         if old is not None and old.files == manifest.files:
             return
         if area == "runs":
-            raise StoreError(
+            raise ConflictError(
                 f"{prefix} in {store.uri} is already published with different content; use a new run id"
             )
         store.delete_prefix(manifest_key)  # superseded record: drop the old manifest before rewriting

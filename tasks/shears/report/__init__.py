@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from shears.report.card import build_model_card, render_card_markdown, signature_of
-from shears.report.records import RunRecords, TrendEntry, load_run_records, load_trend_entries, records_from_files
+from shears.report.readers import RunRecords, TrendEntry, load_run_records, load_trend_entries, records_from_files
 from shears.report.render import build_run_report, build_trend_report
 from shears.store.layout import REPORTS_DIR, TREND_REPORT, run_report_key
 

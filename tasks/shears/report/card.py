@@ -25,7 +25,7 @@ from shears.records import (
     MachineInfo,
     ModelCardRecord,
 )
-from shears.report.records import RunRecords
+from shears.report.readers import RunRecords
 
 CHAMPION_GATE_PREFIX = "champion_"
 SIGNATURE_FORMAT = "model-signing/v1.0 sigstore bundle (DSSE, in-toto), elliptic-curve key"
@@ -35,12 +35,14 @@ def _data(r: RunRecords, data_uri: str | None) -> CardData:
     v = r.validation
     ds = r.dataset
     split = r.config.data if r.config is not None and v is not None and v.test_rows == 0 else None
+    rows = v.split_rows if v is not None and v.split_rows else {}
     return CardData(
         uri=data_uri,
         name=(v.dataset if v else None) or (ds.name if ds else None),
         sha256=(v.dataset_sha256 if v else None) or (ds.sha256 if ds else None),
         rows=v.rows if v else (ds.rows if ds else None),
-        test_rows=v.test_rows if v else None,
+        # the test split measured on; records before split_rows only knew the source's own (0: Shears split)
+        test_rows=rows.get("test", v.test_rows if v and v.test_rows else None) if v else None,
         num_classes=v.num_classes if v else None,
         feature_shape=list(v.feature_shape) if v else None,
         validation_passed=v.success if v else None,
@@ -48,47 +50,76 @@ def _data(r: RunRecords, data_uri: str | None) -> CardData:
         validation_failed=[f"{c.name} (observed {c.observed}; expected {c.expected})" for c in v.failed] if v else [],
         test_fraction=split.test_fraction if split else None,
         split_seed=split.split_seed if split else None,
+        train_rows=rows.get("train"),
+        validation_rows=rows.get("validation"),
     )
 
 
-def _recipe(r: RunRecords, baseline: BaselineRecord | None) -> CardRecipe:
+def _baseline(r: RunRecords, baseline: BaselineRecord | None) -> CardBaseline | None:
     cfg = r.config
-    base = None
-    if baseline is not None or cfg is not None:
-        pretrained = baseline.pretrained if baseline else (cfg.model.pretrained if cfg else None)
-        trained = not pretrained
-        m = cfg.model if cfg else None
-        base = CardBaseline(
-            source="trained" if trained else "pretrained",
-            builder=baseline.builder if baseline else (m.builder if m else None),
-            pretrained=pretrained,
-            params=baseline.params if baseline else None,
-            epochs=m.epochs if m and trained else None,
-            batch_size=m.batch_size if m and trained else None,
-            learning_rate=m.learning_rate if m and trained else None,
-            seed=m.seed if m and trained else None,
-            accuracy=baseline.accuracy if baseline else None,
-        )
-    pruning = None
-    if cfg is not None:
-        p = cfg.prune
-        pruning = CardPruning(
-            schedule=r.prune.schedule if r.prune else None,
-            pruned_layers=list(r.prune.pruned_layers) if r.prune else list(p.layers or ()),
-            target_sparsity=p.final_sparsity,
-            tolerance=p.sparsity_tolerance,
-            epochs=p.epochs,
-            seed=p.seed,
-            accuracy_after_finetune=r.prune.accuracy if r.prune else None,
-            layers=list(r.sparsity.layers) if r.sparsity else [],
-            sparsity_passed=r.sparsity.passed if r.sparsity else None,
-        )
-    conversion = None
-    if cfg is not None:
-        c = cfg.convert
-        conversion = CardConversion(variants=list(c.variants), deployable=c.deployable,
-                                    representative_samples=c.representative_samples)
-    return CardRecipe(baseline=base, pruning=pruning, conversion=conversion)
+    if baseline is None and cfg is None:
+        return None
+    pretrained = baseline.pretrained if baseline else (cfg.model.pretrained if cfg else None)
+    trained = not pretrained
+    m = cfg.model if cfg else None
+    tested = r.metrics.artifact("baseline") if r.metrics else None
+    return CardBaseline(
+        source="trained" if trained else "pretrained",
+        builder=baseline.builder if baseline else (m.builder if m else None),
+        pretrained=pretrained,
+        params=baseline.params if baseline else None,
+        epochs=m.epochs if m and trained else None,
+        batch_size=m.batch_size if m and trained else None,
+        learning_rate=m.learning_rate if m and trained else None,
+        seed=m.seed if m and trained else None,
+        accuracy=baseline.accuracy if baseline else None,
+        accuracy_split=baseline.split if baseline else None,
+        test_accuracy=tested.accuracy if tested else None,
+    )
+
+
+def _pruning(r: RunRecords) -> CardPruning | None:
+    """What prune.json says was published; with no prune.json (a run stopped early), what was configured."""
+    cfg = r.config
+    if cfg is None:
+        return None
+    p = cfg.prune
+    rec = r.prune
+    recipe = rec.recipe if rec else None
+    targets = dict(recipe.sparsity) if recipe else dict(rec.layer_sparsity) if rec else {}
+    return CardPruning(
+        schedule=rec.schedule if rec else None,
+        pruned_layers=list(rec.pruned_layers) if rec else list(p.layers or ()),
+        target_sparsity=max(targets.values()) if targets else p.final_sparsity,
+        tolerance=p.sparsity_tolerance,
+        epochs=recipe.prune_epochs if recipe else p.epochs,
+        seed=p.seed,
+        accuracy_after_finetune=rec.accuracy if rec else None,
+        layers=list(r.sparsity.layers) if r.sparsity else [],
+        sparsity_passed=r.sparsity.passed if r.sparsity else None,
+        accuracy_split=rec.split if rec else None,
+        layer_targets=targets,
+        clusters=dict(recipe.clusters) if recipe else {},
+        qat=recipe.qat_scheme if recipe else None,
+        trial=rec.trial if rec else None,
+        recipe=recipe.describe() if recipe else None,
+    )
+
+
+def _conversion(r: RunRecords) -> CardConversion | None:
+    cfg = r.config
+    if cfg is None:
+        return None
+    c = cfg.convert
+    recipe = r.prune.recipe if r.prune else None
+    measured = [a.name.removeprefix("tflite_") for a in r.metrics.artifacts if a.kind == "tflite"] if r.metrics else []
+    return CardConversion(variants=measured or list(c.variants), deployable=recipe.variant if recipe else c.deployable,
+                          representative_samples=c.representative_samples,
+                          fixed_batch=recipe.fixed_batch if recipe else False)
+
+
+def _recipe(r: RunRecords, baseline: BaselineRecord | None) -> CardRecipe:
+    return CardRecipe(baseline=_baseline(r, baseline), pruning=_pruning(r), conversion=_conversion(r))
 
 
 def _artifacts(r: RunRecords) -> list[CardArtifact]:
@@ -172,6 +203,16 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
     return out
 
 
+def _accuracies(accuracy: float | None, split: str | None, test: float | None) -> str:
+    """Every accuracy with its split named ("validation accuracy 0.9514; test accuracy 0.9722")."""
+    parts = []
+    if accuracy is not None:
+        parts.append(f"{split or 'test'} accuracy {accuracy:.4f}")
+    if test is not None and (split or "test") != "test":
+        parts.append(f"test accuracy {test:.4f}")
+    return "; ".join(parts) or "accuracy —"
+
+
 def render_card_markdown(card: ModelCardRecord) -> str:
     """model_card.md: every field of the card, in reading order."""
     lines: list[str] = [f"# Model card: `{card.run_id}`", ""]
@@ -186,7 +227,7 @@ def render_card_markdown(card: ModelCardRecord) -> str:
     lines += ["## Deployable model", ""]
     d = card.deployable
     if d is not None:
-        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "accuracy"],
+        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "test accuracy"],
                         [(d.name, d.file, d.raw_bytes, d.gzip_bytes, f"{d.accuracy:.4f}")])
         if card.status != "passed":
             lines += ["", "_Not published: rejected runs keep no model files._"]
@@ -202,7 +243,10 @@ def render_card_markdown(card: ModelCardRecord) -> str:
         f"- name: {_cell(data.name)}",
         f"- sha256: `{data.sha256}`" if data.sha256 else "- sha256: —",
         f"- rows: {_cell(data.rows)}, classes: {_cell(data.num_classes)}, features per row: {shape}",
-        f"- test split: a seeded stratified {data.test_fraction:.0%} of the rows (split_seed {data.split_seed})"
+        f"- splits: train {_cell(data.train_rows)}, validation {_cell(data.validation_rows)} (every choice of the "
+        f"search), test {_cell(data.test_rows)} (read once, for the figures below)",
+        f"- test split: a seeded stratified {data.test_fraction:.0%} of the rows (split_seed {data.split_seed}), "
+        f"{_cell(data.test_rows)} rows"
         if data.test_fraction is not None else f"- test split: the source's own, {_cell(data.test_rows)} rows",
     ]
     if data.validation_passed is None:
@@ -221,8 +265,8 @@ def render_card_markdown(card: ModelCardRecord) -> str:
                    f"learning rate {b.learning_rate}, seed {b.seed}")
         else:
             how = f"pre-trained model `{b.pretrained}` (evaluated, not retrained)"
-        acc = f"{b.accuracy:.4f}" if b.accuracy is not None else "—"
-        lines += [f"- **Baseline**: {how}; {_cell(b.params)} parameters; test accuracy {acc}"]
+        acc = _accuracies(b.accuracy, b.accuracy_split, b.test_accuracy)
+        lines += [f"- **Baseline**: {how}; {_cell(b.params)} parameters; {acc}"]
     p = card.recipe.pruning
     if p is not None:
         s = p.schedule
@@ -232,11 +276,20 @@ def render_card_markdown(card: ModelCardRecord) -> str:
                      f"{'derived' if s.derived else 'configured'})")
         else:
             sched = f"target sparsity {p.target_sparsity:.2f}"
-        acc = f"{p.accuracy_after_finetune:.4f}" if p.accuracy_after_finetune is not None else "—"
+        acc = _accuracies(p.accuracy_after_finetune, p.accuracy_split, None)
         epochs = f"{p.epochs} fine-tune epoch{'s' if p.epochs != 1 else ''}"
-        lines += [f"- **Pruning** (tfmot): {sched}; {epochs}, seed {p.seed}; accuracy after fine-tuning {acc}",
-                  f"- pruned layers: {', '.join(p.pruned_layers) or '—'}; target {p.target_sparsity:.2f}, "
-                  f"tolerance {p.tolerance:.2f}"]
+        which = f"search trial {p.trial}" if p.trial is not None else "the configured recipe"
+        if p.recipe:
+            lines += [f"- **Published recipe** ({which}): {p.recipe}"]
+        targets = (", ".join(f"{k} {v:.2f}" for k, v in sorted(p.layer_targets.items())) if p.layer_targets
+                   else ", ".join(p.pruned_layers) or "—")
+        lines += [f"- **Pruning** (tfmot): {sched}; {epochs}, seed {p.seed}; after fine-tuning {acc}",
+                  f"- pruned layers and targets: {targets}; tolerance {p.tolerance:.2f}"]
+        if p.clusters:
+            lines += ["- **Clustering** (tfmot, sparsity-preserving k-means++): "
+                      + ", ".join(f"{k} {v} clusters" for k, v in sorted(p.clusters.items()))]
+        if p.qat:
+            lines += [f"- **Quantization-aware training** (tfmot): {p.qat.upper()}"]
         if p.layers:
             lines += ["", *_table(["layer", "weights", "zeros", "achieved sparsity", "target", "verdict"],
                                   [(x.layer, x.weights, x.zeros, f"{x.sparsity:.4f}",
@@ -244,13 +297,13 @@ def render_card_markdown(card: ModelCardRecord) -> str:
                                     "pass" if x.passed else "FAIL") for x in p.layers])]
     c = card.recipe.conversion
     if c is not None:
-        lines += ["", f"- **Conversion** (TFLite): variants {', '.join(c.variants)}; deployable `{c.deployable}`; "
-                      f"int8 calibration rows {c.representative_samples}"]
+        lines += ["", f"- **Conversion** (TFLite): variants {', '.join(c.variants)}; deployable `{c.deployable}`"
+                      f"{' (batch of one)' if c.fixed_batch else ''}; int8 calibration rows {c.representative_samples}"]
     lines.append("")
 
     lines += ["## Artifacts", ""]
     if card.artifacts:
-        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "accuracy", "latency ms", "note"],
+        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "test accuracy", "latency ms", "note"],
                         [(("★ " if a.deployable else "") + a.name, a.file, a.raw_bytes, a.gzip_bytes,
                           f"{a.accuracy:.4f}", a.latency_ms, a.note) for a in card.artifacts])
     else:

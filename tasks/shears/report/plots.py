@@ -7,8 +7,8 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from shears.records import ArtifactRecord, LayerSparsityRecord, ScheduleRecord, SensitivityRecord, TrialRecord
-from shears.report.records import TrendEntry
+from shears.records import ArtifactRecord, LayerSparsityRecord, Schedule, SensitivityRecord, TrialRecord
+from shears.report.readers import TrendEntry
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -137,7 +137,7 @@ def plot_sparsity(layers: Sequence[LayerSparsityRecord], floor: float | None) ->
 
 
 def plot_schedule(
-    by_step: Sequence[tuple[int, float]], updates: Sequence[int], schedule: ScheduleRecord, achieved: float | None
+    by_step: Sequence[tuple[int, float]], updates: Sequence[int], schedule: Schedule, achieved: float | None
 ) -> str:
     fig = figure(8.0, 3.4)
     ax: Axes = fig.add_subplot()

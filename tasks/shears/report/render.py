@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from shears.report.plots import plot_trend
-from shears.report.records import RunRecords, TrendEntry
+from shears.report.readers import RunRecords, TrendEntry
 from shears.report.sections import build_sections
 
 

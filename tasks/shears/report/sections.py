@@ -16,7 +16,7 @@ from shears.report.plots import (
     plot_sizes,
     plot_sparsity,
 )
-from shears.report.records import RunRecords
+from shears.report.readers import RunRecords
 
 
 class _NotAvailable(Exception):
@@ -74,12 +74,16 @@ def _summary(r: RunRecords) -> _Body:
         if base:
             drop_pp = (dep.accuracy - base.accuracy) * 100
             acc += f" (baseline {base.accuracy:.4f}, {drop_pp:+.2f} pp)"
-        facts.append(("accuracy", acc))
+        facts.append(("test accuracy", acc))
         size = f"{dep.gzip_bytes:,} B gzipped"
         if base:
             ratio = base.gzip_bytes / max(dep.gzip_bytes, 1)
             size += f" ({ratio:.1f}\u00d7 smaller than baseline)"
         facts.append(("size", size))
+    recipe = r.prune.recipe if r.prune else None
+    if recipe is not None:
+        which = f"search trial {r.prune.trial}" if r.prune and r.prune.trial is not None else "configured"
+        facts.append(("recipe", f"{recipe.describe()} ({which})"))
     if r.baseline is not None:
         facts.append(("model", model_origin(r.baseline)))
     if r.gates:

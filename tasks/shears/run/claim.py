@@ -3,7 +3,8 @@
 `claims/<run_id>.json` is created with a conditional write (If-None-Match on S3, an exclusive lock plus
 an existence check on a local store), so of two runs started with the same id exactly one gets it; the
 other is refused at start, naming the holder. The holder refreshes the claim's heartbeat while it works
-(If-Match on the etag it wrote, so a takeover is noticed) and deletes it when the run ends.
+(If-Match on the etag it last saw, so a takeover is noticed; the tasks of one Airflow run, mapped ones
+included, recognise each other's refreshes) and deletes it when the run ends, with a conditional delete.
 
 A claim is stale when its holder is gone (same host, process no longer running, or its pid reused by
 another process) or its heartbeat is older than `stale_after_s`. Only an explicit `--force-claim` (or
@@ -21,12 +22,13 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-from shears.errors import ConfigError, ShearsError
+from shears.errors import ConfigError, ShearsError, StoreError
 from shears.records import ClaimRecord, HolderRecord
 from shears.store import PreconditionFailed, Store
 from shears.store import layout as L
 
 log = logging.getLogger(__name__)
+SIBLING_RETRIES = 5  # a conditional write or delete retried after a same-run sibling changed the claim
 
 
 def _now() -> dt.datetime:
@@ -71,8 +73,12 @@ def holder_gone(holder: HolderRecord) -> bool:
 
 
 def why_stale(claim: ClaimRecord, now: dt.datetime | None = None) -> str | None:
-    """Why a claim may be taken over, or None while its holder is alive and its heartbeat fresh."""
-    if holder_gone(claim.holder):
+    """Why a claim may be taken over, or None while its holder is alive and its heartbeat fresh.
+
+    An Airflow run spans many task processes (and gaps between them), so only its heartbeat's age counts;
+    a CLI run is one process, gone when that process is.
+    """
+    if claim.holder.kind != "airflow" and holder_gone(claim.holder):
         return f"process {claim.holder.pid} on {claim.holder.host} is no longer running"
     try:
         beat = dt.datetime.fromisoformat(claim.heartbeat_at)
@@ -102,6 +108,7 @@ class Claim:
     etag: str
     heartbeat_s: float
     lost: str | None = None
+    writes: int = 0  # heartbeats this holder wrote (siblings' fresh refreshes are adopted, not rewritten)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -111,25 +118,52 @@ class Claim:
         return L.claim_key(self.record.run_id)
 
     def beat(self) -> None:
-        """Refresh the heartbeat; a claim that changed under us (taken over) is marked lost, not rewritten."""
-        with self._lock:
-            if self.lost:
-                return
-            fresh = self.record.model_copy(update={"heartbeat_at": _iso(_now())})
-            try:
-                self.etag = self.store.put_if(self.key, fresh.to_bytes(), if_match=self.etag, if_none_match=False)
-                self.record = fresh
-            except PreconditionFailed:
-                self.lost = self._describe_loss()
-            except ShearsError as exc:  # a transient store error: the next beat tries again
-                log.warning("heartbeat of run %s failed: %s", self.record.run_id, exc)
+        """Refresh the heartbeat (If-Match on the etag last seen); a claim taken over is marked lost, not rewritten.
 
-    def _describe_loss(self) -> str:
+        Mapped Airflow tasks of one run each keep a heartbeat on the same claim, so a changed etag is often a
+        sibling's refresh: a same-run holder adopts it, and writes only when that refresh is older than half a
+        heartbeat, so the run as a whole refreshes about once per period however many tasks it has.
+        """
+        with self._lock:
+            for _ in range(SIBLING_RETRIES):
+                if self.lost:
+                    return
+                fresh = self.record.model_copy(update={"heartbeat_at": _iso(_now())})
+                try:
+                    self.etag = self.store.put_if(self.key, fresh.to_bytes(), if_match=self.etag, if_none_match=False)
+                    self.record = fresh
+                    self.writes += 1
+                    return
+                except PreconditionFailed:
+                    if self._adopt_sibling():
+                        return
+                except ShearsError as exc:  # a transient store error: the next beat tries again
+                    log.warning("heartbeat of run %s failed: %s", self.record.run_id, exc)
+                    return
+            log.warning("heartbeat of run %s: the claim changed %d times in a row; next beat tries again",
+                        self.record.run_id, SIBLING_RETRIES)
+
+    def _adopt_sibling(self) -> bool:
+        """After a lost If-Match: take a same-run sibling's claim as ours (True when it is fresh enough to need
+        no write now), or mark the claim lost when another holder has it or it is gone."""
         try:
-            now = ClaimRecord.from_bytes(self.store.get(self.key))
-        except ShearsError:
-            return f"its claim {self.key} disappeared"
-        return f"its claim was taken over by {now.holder.describe()} at {now.claimed_at}"
+            found = read_claim(self.store, self.record.run_id)
+        except ShearsError as exc:
+            log.warning("heartbeat of run %s: cannot re-read its claim: %s", self.record.run_id, exc)
+            return True
+        if found is None:
+            self.lost = f"its claim {self.key} disappeared"
+            return True
+        current, etag = found
+        if not _same_airflow_run(current.holder, self.record.holder):
+            self.lost = f"its claim was taken over by {current.holder.describe()} at {current.claimed_at}"
+            return True
+        self.etag, self.record = etag, current.model_copy(update={"holder": self.record.holder})
+        try:
+            age = (_now() - dt.datetime.fromisoformat(current.heartbeat_at)).total_seconds()
+        except ValueError:
+            return False
+        return age < self.heartbeat_s / 2
 
     def check(self) -> None:
         """Raise ConfigError (exit 2) if another run took this run id over: stop before writing anything."""
@@ -154,15 +188,33 @@ class Claim:
             self._thread = None
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the claim if it is still ours (never another holder's)."""
+        """Stop the heartbeat and delete the claim if it is still ours (a conditional delete: never another's)."""
         self.stop_heartbeat()
         with self._lock:
             if self.lost:
                 return
-            info = self.store.head(self.key)
-            if info is not None and info.etag == self.etag:
-                self.store.delete_prefix(self.key)
+            drop_if_ours(self.store, self.record.run_id, self.record.holder)
             self.lost = "released"
+
+
+def drop_if_ours(store: Store, run_id: str, holder: HolderRecord) -> bool:
+    """Delete the run id's claim if `holder` (or a task of its Airflow run) has it; True when it was dropped.
+
+    Each attempt reads the claim and deletes it only while its etag is the one read (If-Match on S3, under
+    the lock locally), so a new holder's claim written in between is never removed. A sibling task's
+    heartbeat changing the etag meanwhile just costs another attempt (bounded).
+    """
+    key = L.claim_key(run_id)
+    for _ in range(SIBLING_RETRIES):
+        found = read_claim(store, run_id)
+        if found is None or not same_holder(found[0].holder, holder):
+            return False
+        try:
+            store.delete_if(key, if_match=found[1])
+            return True
+        except PreconditionFailed:
+            continue
+    raise StoreError(f"run id {run_id}: its claim kept changing while being released ({SIBLING_RETRIES} tries)")
 
 
 def read_claim(store: Store, run_id: str) -> tuple[ClaimRecord, str] | None:

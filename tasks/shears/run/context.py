@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shears.config import PipelineConfig
+from shears.policy import Policy
 from shears.records import Record
 from shears.store import Store
 from shears.store import layout as L
@@ -34,6 +35,10 @@ class RunContext:
     written: list[str] = field(default_factory=list, compare=False, repr=False)
     # loads the private signing key at the edge (a file in the CLI, a connection in the DAG); None: unsigned
     signing_key: Callable[[], SigningKey | None] | None = None
+    # the deployment's gate floors (read at the edge: $SHEARS_POLICY); `cfg` already obeys them
+    policy: Policy = field(default_factory=Policy)
+    # trials that run at once (the CLI's --jobs, the DAG's TensorFlow workers): the search budgets rounds by it
+    jobs: int = 1
     _loaded: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -58,6 +63,11 @@ class RunContext:
 
     def has(self, name: str) -> bool:
         return self.work.exists(self.layout.staging(name))
+
+    def list(self, prefix: str) -> list[str]:
+        """The staged names under `prefix` (relative to the run's staging, like every name here)."""
+        base = self.layout.staging_prefix + "/"
+        return [key[len(base):] for key in self.work.list(self.layout.staging(prefix))]
 
     def put_record(self, record: Record, name: str | None = None) -> str:
         return self.put(name or record.FILE, record.to_bytes())

@@ -90,11 +90,9 @@ def resume(store: Store, layout: L.RunLayout, cfg: PipelineConfig, holder: Holde
 
 def end(store: Store, layout: L.RunLayout, holder: HolderRecord) -> None:
     """The run is over (published, rejected or failed for good): drop its claim if this holder still has it."""
-    from shears.run.claim import read_claim, same_holder
+    from shears.run.claim import drop_if_ours
 
-    found = read_claim(store, layout.run_id)
-    if found is not None and same_holder(found[0].holder, holder):
-        store.delete_prefix(L.claim_key(layout.run_id))
+    drop_if_ours(store, layout.run_id, holder)
 
 
 def failure_record(run_id: str, stage: str, reason: str, exit_code: int) -> FailureRecord:
@@ -232,9 +230,12 @@ def publish(ctx: RunContext, *, promote: bool = True) -> dict[str, Any]:
                 champion = set_champion(ctx.store, ctx.run_id, action="promote", by=ctx.run_id,
                                         expected_etag=expected).run_id
             except PreconditionFailed as exc:
+                # published and complete: nothing of this run is left to redo, so its staging goes
+                ctx.work.delete_prefix(ctx.layout.staging_prefix)
                 raise PreconditionFailed(
-                    f"published as {ctx.layout.run_prefix} but not promoted: {exc}; compare it with the new "
-                    f"champion and run `shears promote {ctx.store.uri} {ctx.run_id}`"
+                    f"run {ctx.run_id} is published ({ctx.layout.run_prefix}) but not champion: {exc}; compare "
+                    f"them (`shears audit {ctx.store.uri}`) and promote it with "
+                    f"`shears promote {ctx.store.uri} {ctx.run_id}`"
                 ) from None
     ctx.work.delete_prefix(ctx.layout.staging_prefix)
     return {

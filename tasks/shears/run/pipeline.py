@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from shears.config import PipelineConfig
 from shears.errors import GateFailure, RecordError, ShearsError, StoreError
+from shears.policy import Policy, apply_policy
 from shears.records import GatesRecord, LatencyRecord, MetricsRecord, SearchRecord, SparsityRecord
 from shears.run import lifecycle
 from shears.run.claim import Claim, this_process
 from shears.run.context import RunContext
+from shears.run.runner import execute
 from shears.run.steps import STEPS, Step
 from shears.store import LocalStore, Store
 from shears.store import layout as L
@@ -52,9 +54,13 @@ def new_run_id() -> str:
 def make_context(
     store: Store, run_id: str, cfg: PipelineConfig, work: Store | None = None,
     s3_client: Callable[[], Any] | None = None, signing_key: Callable[[], SigningKey | None] | None = None,
+    policy: Policy | None = None, jobs: int = 1,
 ) -> RunContext:
-    return RunContext(work=work or store, store=store, layout=L.RunLayout(run_id), cfg=cfg, s3_client=s3_client,
-                      signing_key=signing_key)
+    """The context of one run; the config is first held to the deployment's policy (ConfigError if it loosens it).
+    `jobs`: trials that run at once (the search budgets its rounds by it)."""
+    policy = policy or Policy()
+    return RunContext(work=work or store, store=store, layout=L.RunLayout(run_id), cfg=apply_policy(cfg, policy),
+                      s3_client=s3_client, signing_key=signing_key, policy=policy, jobs=jobs)
 
 
 def _collect(ctx: RunContext, outcome: RunOutcome, after: str) -> None:
@@ -78,23 +84,27 @@ def run_pipeline(
     force_claim: bool = False,
     jobs: int = 1,
     signing_key: SigningKey | None = None,
+    policy: Policy | None = None,
 ) -> RunOutcome:
     """Run every step; returns the outcome (passed, or a recorded gate failure); raises other ShearsErrors.
 
     The run id is claimed first (one writer per run id; `force_claim` takes over a stale claim) and the
     claim is released at the end, whatever happened. Every failure but a store failure is recorded under
     rejected/<run_id>/ naming the step it happened in, as in Airflow. With `signing_key`, the published (or
-    rejected) folder is signed. When an OpenLineage transport is configured, every step emits START and
+    rejected) folder is signed. `policy` holds the config to the deployment's gate floors (shears.policy).
+    When an OpenLineage transport is configured, every step emits START and
     COMPLETE/FAIL events (shears.release.lineage).
     """
     layout = L.RunLayout(run_id)
+    policy = policy or Policy()
+    cfg = apply_policy(cfg, policy)  # a config that loosens the deployment's floors: refused before the claim
     with tempfile.TemporaryDirectory(prefix="shears-work-") as tmp:
         work: Store = store if isinstance(store, LocalStore) else LocalStore(Path(tmp))
         claim = lifecycle.begin(store, layout, cfg, this_process(), work=work, force_claim=force_claim)
         claim.start_heartbeat()
         try:
-            outcome = _run_steps(store, cfg, layout, work, claim, on_step, jobs, signing_key)
-        except StoreError as exc:
+            outcome = _run_steps(store, cfg, layout, work, claim, on_step, jobs, signing_key, policy)
+        except (StoreError, RecordError) as exc:
             claim.stop_heartbeat()
             if isinstance(exc, RecordError):
                 claim.release()
@@ -110,8 +120,8 @@ def run_pipeline(
 
 def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Store, claim: Claim,
                on_step: Callable[[str, str], None] | None, jobs: int = 1,
-               signing_key: SigningKey | None = None) -> RunOutcome:
-    ctx = make_context(store, layout.run_id, cfg, work, signing_key=lambda: signing_key)
+               signing_key: SigningKey | None = None, policy: Policy | None = None) -> RunOutcome:
+    ctx = make_context(store, layout.run_id, cfg, work, signing_key=lambda: signing_key, policy=policy, jobs=jobs)
     ctx.written.append(L.CLAIM_REC)
     outcome = RunOutcome(layout.run_id, store.uri, False)
     notify = _with_lineage(ctx, on_step or (lambda name, state: None))
@@ -129,10 +139,10 @@ def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Sto
                 outcome.results[current] = _run_items(ctx, step, items, jobs)
             else:
                 notify(current, "start")
-                outcome.results[current] = step.run(ctx)
+                outcome.results[current] = execute(ctx, step)
+            notify(current, "done")
             if current in ("select", "evaluate", "gate"):
                 _collect(ctx, outcome, current)
-            notify(current, "done")
         outcome.passed = True
         return outcome
     except GateFailure as exc:
@@ -147,7 +157,7 @@ def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Sto
         # When the store itself just failed (after its bounded retries), a second round of retries to
         # write failure.json would double the wait and most likely fail the same way: staging is kept,
         # and a rerun of the same run id starts clean (lifecycle.begin). Broken records are recorded.
-        if not isinstance(exc, StoreError) or isinstance(exc, RecordError):
+        if not isinstance(exc, StoreError):
             _record(store, layout, current, exc, work)
         raise
 
@@ -161,7 +171,7 @@ def _run_items(ctx: RunContext, step: Step, items: list[Any], jobs: int) -> list
     from concurrent.futures import ProcessPoolExecutor
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    spec = (str(ctx.work.root), ctx.run_id, ctx.cfg.to_json(), step.name, threads)
+    spec = (str(ctx.work.root), ctx.run_id, ctx.cfg.to_json(), step.name, ctx.jobs)
     with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(threads,)) as pool:
         return list(pool.map(_run_item, [spec] * len(items), items))
@@ -178,9 +188,9 @@ def _run_item(spec: tuple[str, str, dict[str, Any], str, int], item: Any) -> Any
     from shears.config import build_config
     from shears.run.steps import step as find_step
 
-    root, run_id, raw_cfg, name, _ = spec
+    root, run_id, raw_cfg, name, jobs = spec
     work = LocalStore(root)
-    ctx = make_context(work, run_id, build_config(raw_cfg), work)
+    ctx = make_context(work, run_id, build_config(raw_cfg), work, jobs=jobs)
     return find_step(name).run(ctx, item)
 
 

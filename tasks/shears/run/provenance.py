@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from shears.errors import ConfigError, RecordError
 from shears.records import BaselineRecord, MachineInfo, MachineRecord, ModelCardRecord, SignatureRef
 from shears.report.card import build_model_card, render_card_markdown, signature_of
-from shears.report.records import RunRecords
+from shears.report.readers import RunRecords
 from shears.run.context import RunContext
 from shears.store import layout as L
 

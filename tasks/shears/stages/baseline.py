@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from shears.config import ModelConfig
 from shears.errors import ConfigError, first_line
 from shears.keras.builders import DEFAULT_BUILDERS, resolve_builder
 from shears.keras.tfcompat import keras, set_seed
-from shears.keras.training import compile_for_classification, keras_accuracy
+from shears.keras.training import compile_for_classification, history_dict, keras_accuracy
 from shears.stages.data import Splits
 
 
@@ -24,6 +26,9 @@ class BaselineResult:
 def check_model_fits(model: keras.Model, data: Splits) -> None:
     """The model must accept the data's features and emit one score per class — checked on one real sample
     before any training, so a shape mismatch is a one-line ConfigError, not a traceback minutes later."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConfigError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs: Shears prunes "
+                          "models with one input and one output")
     in_shape = tuple(model.input_shape[1:])
     data_shape = data.input_shape
     if tuple(d for d in in_shape) != data_shape:
@@ -69,8 +74,7 @@ def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
         shuffle=True,
         verbose=0,
     )
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return BaselineResult(model, keras_accuracy(model, data.x_val, data.y_val), spec, False, history)
+    return BaselineResult(model, keras_accuracy(model, data.x_val, data.y_val), spec, False, history_dict(hist))
 
 
 @dataclass(frozen=True)
@@ -82,16 +86,24 @@ class Conversion:
     tolerance: float
 
 
-def check_conversion(original: object, rebuilt: object, data: Splits, tolerance: float,
-                     what: str = "the tf_keras rebuild of the Keras 3 model") -> Conversion:
-    """Both models on up to 512 training rows; a difference above `tolerance` stops the run with the number."""
-    from shears.keras.keras3 import max_abs_difference
+def probe_rows(data: Splits) -> np.ndarray:
+    """The rows a conversion is proven on: the first 512 training rows (the same rows every time)."""
+    from shears.keras.keras3 import EQUIVALENCE_ROWS
 
-    diff, n = max_abs_difference(original, rebuilt, data.x_train)
+    return data.x_train[:EQUIVALENCE_ROWS]
+
+
+def check_conversion(reference: np.ndarray, rebuilt: object, rows: np.ndarray, tolerance: float,
+                     what: str = "the tf_keras rebuild of the Keras 3 model") -> Conversion:
+    """`rebuilt`'s outputs on `rows` against the `reference` outputs of the model it was rebuilt from; a
+    difference above `tolerance` stops the run with the number."""
+    from shears.keras.keras3 import output_difference, predict
+
+    diff = output_difference(np.asarray(reference, dtype=np.float64), predict(rebuilt, rows))
     if not diff <= tolerance:
         raise ConfigError(f"{what} differs from it by {diff:.3g} (max |output difference| on "
-                          f"{n} rows; model.conversion_tolerance {tolerance:g}): refused")
-    return Conversion(diff, n, tolerance)
+                          f"{len(rows)} rows; model.conversion_tolerance {tolerance:g}): refused")
+    return Conversion(diff, len(rows), tolerance)
 
 
 def evaluate_pretrained(model: keras.Model, data: Splits) -> BaselineResult:

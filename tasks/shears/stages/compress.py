@@ -17,7 +17,7 @@ import numpy as np
 
 from shears.config import PruneConfig
 from shears.keras.tfcompat import keras, set_seed, tfmot
-from shears.keras.training import compile_for_classification, keras_accuracy
+from shears.keras.training import compile_for_classification, history_dict, keras_accuracy
 from shears.records import Recipe, SparsityRecord
 from shears.stages.data import Splits
 from shears.stages.prune import PruneResult, clone_with_weights, prune_finetune
@@ -33,10 +33,6 @@ class CompressResult:
     sparsity: SparsityRecord  # of `stripped`, incl. distinct values of clustered layers
     accuracy: float  # of `final`, on the validation split
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-
-
-def _history(hist: Any) -> dict[str, list[float]]:
-    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
 
 def cluster_finetune(model: keras.Model, data: Splits, clusters: dict[str, int], *, epochs: int,
@@ -63,7 +59,7 @@ def cluster_finetune(model: keras.Model, data: Splits, clusters: dict[str, int],
     clustered = keras.models.clone_model(base, clone_function=wrap)
     compile_for_classification(clustered, learning_rate)
     hist = clustered.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
-    return cl.strip_clustering(clustered), _history(hist)
+    return cl.strip_clustering(clustered), history_dict(hist)
 
 
 def qat_scheme(recipe: Recipe) -> Any:
@@ -102,7 +98,7 @@ def qat_finetune(model: keras.Model, data: Splits, recipe: Recipe, *, batch_size
                    verbose=0)
     if recipe.qat_scheme == "pcqat":
         pin_zero_centroids(qat, set(recipe.sparsity) & set(recipe.clusters))
-    return qat, _history(hist)
+    return qat, history_dict(hist)
 
 
 def pin_zero_centroids(qat: keras.Model, layers: set[str]) -> None:

@@ -100,8 +100,16 @@ def _check_labels(name: str, arr: np.ndarray, rows: int, xname: str) -> np.ndarr
     return arr
 
 
+MAX_DATA_BYTES = 4 << 30  # the arrays of one NPZ, inflated
+
+
 def _parse_npz(data: bytes, name: str, digest: str) -> RawDataset:
+    from shears.bounded import check_zip_directory
+
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:  # measured from its directory before anything inflates
+            check_zip_directory(z, f"NPZ {name}", DataError, max_members=16, max_member_bytes=lambda _: MAX_DATA_BYTES,
+                                max_total_bytes=MAX_DATA_BYTES)
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:

@@ -29,6 +29,11 @@ def sparsity_gate(strip: SparsityRecord) -> GateRecord:
     return _gate("sparsity", floor, observed, ok, what, None)
 
 
+def skilled(margin_pp: float, minimum_pp: float) -> bool:
+    """Beats the no-skill answer strictly, and by at least the minimum: a margin of 0 still fails a constant model."""
+    return margin_pp > 0 and margin_pp >= minimum_pp
+
+
 def evaluate_gates(
     baseline: ArtifactRecord,
     deployable: ArtifactRecord,
@@ -52,10 +57,10 @@ def evaluate_gates(
     if cfg.min_skill_margin_pp is not None and majority_rate is not None:
         margin = round((acc - majority_rate) * 100, 4)
         out.append(
-            _gate("min_skill_margin_pp", cfg.min_skill_margin_pp, margin, margin >= cfg.min_skill_margin_pp,
+            _gate("min_skill_margin_pp", cfg.min_skill_margin_pp, margin, skilled(margin, cfg.min_skill_margin_pp),
                   f"{deployable.name} accuracy {acc:.4f} vs always answering the most frequent test class "
-                  f"{majority_rate:.4f} = {margin:+.2f} pp vs minimum +{cfg.min_skill_margin_pp:.2f} pp",
-                  "majority class")
+                  f"{majority_rate:.4f} = {margin:+.2f} pp vs minimum +{cfg.min_skill_margin_pp:.2f} pp (and above "
+                  "0: a constant model never passes)", "majority class")
         )
     if cfg.max_gzip_bytes is not None:
         out.append(

@@ -91,3 +91,9 @@ def tflite_latency_ms(model: bytes, sample: np.ndarray, runs: int) -> float:
 def measure(name: str, file: str, kind: str, data: bytes, accuracy: float, note: str = "") -> ArtifactRecord:
     return ArtifactRecord(name=name, file=file, kind=kind, raw_bytes=len(data), gzip_bytes=gzip_size(data),
                           accuracy=round(accuracy, 6), note=note)
+
+
+def majority_rate(labels: np.ndarray) -> float | None:
+    """The accuracy of always answering the most frequent class: the no-skill reference (None without rows)."""
+    counts = np.bincount(np.asarray(labels).astype(np.int64))
+    return float(counts.max() / counts.sum()) if counts.size else None

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shears.config import PruneConfig
-from shears.errors import ConfigError
+from shears.errors import ConfigError, not_prunable
 from shears.keras.tfcompat import PruneRegistry, keras, set_seed, tfmot
-from shears.keras.training import compile_for_classification, keras_accuracy
+from shears.keras.training import compile_for_classification, history_dict, keras_accuracy
 from shears.stages.data import Splits
 from shears.stages.schedule import Schedule, derive_schedule
 
@@ -65,7 +65,7 @@ def default_targets(model: keras.Model, cfg: PruneConfig) -> dict[str, float]:
     else:
         unknown = [n for n in cfg.layers if n not in available]
         if unknown:
-            raise ConfigError(f"prune.layers {unknown} are not prunable layers of the model; prunable: {available}")
+            raise not_prunable(unknown, available)
         names = list(cfg.layers)
     if not names:
         raise ConfigError("the model has no prunable layers")
@@ -95,15 +95,14 @@ def prune_finetune(
     available = prunable_layer_names(base)
     unknown = [n for n in targets if n not in available]
     if unknown:
-        raise ConfigError(f"layers {unknown} are not prunable layers of the model; prunable: {available}")
+        raise not_prunable(unknown, available, "layers")
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
         if layer.name not in targets:
             return layer
         final = targets[layer.name]
-        layer_schedule = Schedule(schedule.kind, min(schedule.initial_sparsity, final), final, schedule.begin_step,
-                                  schedule.end_step, schedule.frequency, schedule.power, schedule.total_steps,
-                                  schedule.steps_per_epoch, schedule.derived)
+        layer_schedule = schedule.model_copy(update={"initial_sparsity": min(schedule.initial_sparsity, final),
+                                                     "final_sparsity": final})
         return tfmot.sparsity.keras.prune_low_magnitude(
             layer, pruning_schedule=_tfmot_schedule(layer_schedule), block_size=tuple(cfg.block_size),
             block_pooling_type=cfg.block_pooling_type,
@@ -119,8 +118,8 @@ def prune_finetune(
         data.x_train, data.y_train, epochs=epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
         callbacks=callbacks,
     )
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return PruneResult(pruned, schedule, list(targets), keras_accuracy(pruned, data.x_val, data.y_val), history,
+    return PruneResult(pruned, schedule, list(targets), keras_accuracy(pruned, data.x_val, data.y_val),
+                       history_dict(hist),
                        dict(targets))
 
 

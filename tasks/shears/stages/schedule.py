@@ -9,38 +9,10 @@ the validate step so that nothing is trained first.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from shears.config import PruneConfig
 from shears.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Schedule:
-    kind: str
-    initial_sparsity: float
-    final_sparsity: float
-    begin_step: int
-    end_step: int
-    frequency: int
-    power: float
-    total_steps: int
-    steps_per_epoch: int
-    derived: bool
-
-    def sparsity_at(self, step: int) -> float:
-        """The target sparsity tfmot applies at `step` (0 before begin_step); for plots and checks."""
-        if step < self.begin_step:
-            return 0.0
-        if self.kind == "constant_sparsity":
-            return self.final_sparsity
-        frac = min(1.0, (min(step, self.end_step) - self.begin_step) / max(1, self.end_step - self.begin_step))
-        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1 - frac) ** self.power
-
-    def mask_updates(self) -> list[int]:
-        """Steps at which masks are recomputed during the fine-tune."""
-        last = min(self.end_step, self.total_steps - 1)
-        return list(range(self.begin_step, last + 1, self.frequency))
+from shears.records import Schedule  # one type: the stage derives it, prune.json records it
 
 
 def derive_schedule(cfg: PruneConfig, n_train: int) -> Schedule:
@@ -71,6 +43,10 @@ def derive_schedule(cfg: PruneConfig, n_train: int) -> Schedule:
             "the final sparsity would never be applied"
         )
     return Schedule(
-        cfg.schedule, cfg.initial_sparsity, cfg.final_sparsity, begin, end, freq, cfg.power, total,
-        steps_per_epoch, derived,
+        kind=cfg.schedule, initial_sparsity=cfg.initial_sparsity, final_sparsity=cfg.final_sparsity,
+        begin_step=begin, end_step=end, frequency=freq, power=cfg.power, total_steps=total,
+        steps_per_epoch=steps_per_epoch, derived=derived,
     )
+
+
+__all__ = ["Schedule", "derive_schedule"]

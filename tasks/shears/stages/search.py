@@ -188,7 +188,7 @@ def _study(trials: Sequence[TrialRecord], cfg: PipelineConfig, round_no: int, n_
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = TPESampler(seed=cfg.search.seed * 1000 + round_no, n_startup_trials=1, multivariate=True,
+    sampler = TPESampler(seed=(cfg.search.seed * 1000 + round_no) % 2**32, n_startup_trials=1, multivariate=True,
                          constant_liar=True)  # TPE reads each trial's constraints (set below) itself
     study = optuna.create_study(direction="minimize", sampler=sampler)
     dists = _distributions(cfg.search.space, n_levels)
@@ -243,7 +243,9 @@ def constraints(accuracy: float, gzip_bytes: int, gates: GateConfig, ref: Refere
             f"drop {drop:.2f} pp from baseline {ref.accuracy:.4f} > {gates.max_accuracy_drop_pp - margin_pp:.2f} pp")
     if gates.min_skill_margin_pp is not None:
         skill = (accuracy - ref.majority_rate) * 100
-        add(gates.min_skill_margin_pp - skill, f"only {skill:+.2f} pp over the majority class")
+        # strictly above the majority class, as the gate: a margin of 0 still fails a constant model
+        add(gates.min_skill_margin_pp - skill if skill > 0 else max(gates.min_skill_margin_pp - skill, 1e-6),
+            f"only {skill:+.2f} pp over the majority class")
     if gates.max_gzip_bytes is not None:
         add((gzip_bytes - gates.max_gzip_bytes) / gates.max_gzip_bytes * 100,
             f"{gzip_bytes} B > max_gzip_bytes {gates.max_gzip_bytes}")

@@ -33,12 +33,18 @@ def open_store(uri: str | Path) -> Store:
     return LocalStore(text)
 
 
-def read_uri(uri: str, s3_client: Callable[[], Any] | None = None) -> bytes:
+def read_uri(uri: str, s3_client: Callable[[], Any] | None = None, *, max_bytes: int | None = None) -> bytes:
     """Read one object by local path or s3:// URI; used for input data and user models.
 
     `s3_client` builds the boto3 client (the DAG passes one from its Airflow connection); without it
-    the standard AWS environment/profile is used.
+    the standard AWS environment/profile is used. With `max_bytes`, a larger object is refused (ConfigError)
+    from its size, before it is read.
     """
+
+    def check_size(size: int) -> None:
+        if max_bytes is not None and size > max_bytes:
+            raise ConfigError(f"{uri} is {size:,} bytes; the limit is {max_bytes:,}")
+
     if uri.startswith("s3://"):
         from shears.store.s3 import S3Store
 
@@ -46,10 +52,18 @@ def read_uri(uri: str, s3_client: Callable[[], Any] | None = None) -> bytes:
         if not key:
             raise ConfigError(f"S3 URI names no object: {uri}")
         store = S3Store(bucket, "", client=s3_client() if s3_client else None)
-        if store.head(key) is None:  # the same answer as for a missing local file (exit 2, no retries)
+        info = store.head(key)
+        if info is None:  # the same answer as for a missing local file (exit 2, no retries)
             raise ConfigError(f"file not found: {uri}")
-        return store.get(key)
+        check_size(info.size)
+        data = store.get(key)
+        check_size(len(data))  # it may have grown since
+        return data
     path = Path(uri)
     if not path.is_file():
         raise ConfigError(f"file not found: {uri}")
-    return path.read_bytes()
+    check_size(path.stat().st_size)
+    with open(path, "rb") as fh:
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    check_size(len(data))
+    return data

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from shears.errors import ConfigError, StoreError
+
+CHUNK_BYTES = 1 << 20  # what a streaming reader holds at a time
 
 
 class PreconditionFailed(StoreError):
@@ -31,6 +34,10 @@ class Store(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def iter_bytes(self, key: str, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        """The object in chunks of at most `chunk_size` bytes (for serving large files with bounded memory)."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str) -> builtins.list[str]: ...
@@ -41,6 +48,10 @@ class Store(Protocol):
 
     def put_if(self, key: str, data: bytes, *, if_match: str | None, if_none_match: bool) -> str:
         """Write only if the object's etag is `if_match` (or absent when `if_none_match`); return the new etag."""
+        ...
+
+    def delete_if(self, key: str, *, if_match: str) -> None:
+        """Delete `key` only while its etag is `if_match`; PreconditionFailed if it changed or is gone."""
         ...
 
     def versions(self, key: str) -> builtins.list[str]: ...

@@ -56,6 +56,8 @@ MODEL_CARD_MD = "model_card.md"
 # written just before the manifest and declared in it (ManifestRecord.signature), not listed in its files.
 SIGNATURE = "model.sig"
 MACHINE_DIR = "machine"  # staging only: the machine each TensorFlow step ran on (merged into the manifest)
+INTAKE_DIR = "intake"  # staging only: what intake read from a user's model file
+KERAS3_ARCHITECTURE = f"{INTAKE_DIR}/keras3_architecture.json"  # a Keras 3 model's architecture, as checked
 
 # Records that say why a run was rejected; model files never go to rejected/.
 REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT, "claim.json", "search.json",
@@ -63,7 +65,7 @@ REJECTED_FILES = (GATES, VALIDATION, METRICS, SPARSITY, FAILURE, CONFIG, REPORT,
 # Small staged records a failure keeps under rejected/<id>/ next to failure.json.
 FAILURE_KEEPS = (CONFIG, VALIDATION, METRICS, SPARSITY, GATES)
 # Staging-only files: never published.
-STAGING_ONLY = ("data", TIMINGS_DIR, SEARCH_DIR, MACHINE_DIR)
+STAGING_ONLY = ("data", TIMINGS_DIR, SEARCH_DIR, MACHINE_DIR, INTAKE_DIR)
 
 
 def timing(step: str) -> str:
@@ -93,6 +95,11 @@ def trial_dir(number: int) -> str:
 def trial_file(number: int, name: str) -> str:
     """A trial's own files: recipe.json, result.json, model.tflite, pruned.h5, stripped.h5."""
     return f"{trial_dir(number)}/{name}"
+
+
+def trial_file_pattern(name: str) -> str:
+    """The same file of every trial (`*` for the trial's number): how steps declare what they read and write."""
+    return f"{SEARCH_DIR}/trials/*/{name}"
 
 
 def pruned_cache(key: str) -> str:

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import io
 import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,7 +32,7 @@ from botocore.exceptions import (
 )
 
 from shears.errors import ConfigError, StoreError, first_line
-from shears.store.base import ObjectInfo, PreconditionFailed, check_key
+from shears.store.base import CHUNK_BYTES, ObjectInfo, PreconditionFailed, check_key
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
@@ -190,6 +191,19 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "get", full) from None
 
+    def iter_bytes(self, key: str, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        """The object in chunks of at most `chunk_size` bytes: a reader never holds more than one chunk."""
+        full = self._key(key)
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED")
+            body = resp["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "get", full) from None
+
     def head(self, key: str) -> ObjectInfo | None:
         full = self._key(key)
         try:
@@ -269,6 +283,18 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "conditional put", full) from None
         return str(resp["ETag"])
+
+    def delete_if(self, key: str, *, if_match: str) -> None:
+        """S3 conditional delete (DeleteObject If-Match); 412 (changed or gone) raises PreconditionFailed."""
+        full = self._key(key)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=full, IfMatch=if_match)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND:  # AWS answers 404 for a gone key
+                raise PreconditionFailed(self._scrub(f"{key} is not in {self.uri}")) from None
+            raise self._error(exc, "conditional delete", full) from None
+        except BotoCoreError as exc:
+            raise self._error(exc, "conditional delete", full) from None
 
     def is_versioned(self) -> bool:
         if self._versioned is None:

@@ -29,9 +29,9 @@ def compare_with_champion(store: Store, champion: Champion, manifest: ManifestRe
                           num_classes: int, rule: str) -> ChampionComparisonRecord:
     from ai_edge_litert.interpreter import Interpreter
 
-    from shears.stages.compare import paired_comparison
     from shears.stages.data import fit_channels
     from shears.stages.measure import gzip_size, tflite_predict
+    from shears.stages.paired import paired_comparison
 
     dep = manifest.deployable
     base = {"run_id": champion.run_id, "rule": rule, "champion_recorded_accuracy": dep.accuracy if dep else None,

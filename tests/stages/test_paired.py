@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from shears.stages.compare import mcnemar_exact, paired_comparison
+from shears.stages.paired import mcnemar_exact, paired_comparison
 
 
 def test_identical_models_differ_by_zero_with_p_one() -> None:

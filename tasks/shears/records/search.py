@@ -1,0 +1,87 @@
+"""Records of the search: sensitivity per layer, every trial, the winner and the frontier."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shears.records.base import Record, Split, _Model
+from shears.records.model import Recipe
+
+
+class SensitivityPoint(_Model):
+    sparsity: float
+    accuracy: float
+    drop_pp: float
+
+
+class LayerSensitivityRecord(_Model):
+    """One layer pruned alone (magnitude, no fine-tune) at each sparsity of the ladder."""
+
+    layer: str
+    weights: int
+    points: list[SensitivityPoint]
+
+
+class SensitivityRecord(Record, schema="shears.sensitivity/v1", file="sensitivity.json"):
+    split: Split = "validation"
+    method: str = "magnitude pruning of one layer at a time, no fine-tune"
+    baseline_accuracy: float
+    ladder: list[float]
+    layers: list[LayerSensitivityRecord]
+
+
+class TensorCheckRecord(_Model):
+    """What the .tflite itself holds for one compressed layer: zeros and distinct values, vs the recipe."""
+
+    layer: str
+    tensor: str
+    weights: int
+    zero_fraction: float
+    expected_sparsity: float | None
+    distinct: int  # distinct values (per output channel, the largest, when quantized per channel)
+    expected_clusters: int | None
+    passed: bool
+
+
+class TrialRecord(Record, schema="shears.trial/v1"):
+    """One trial of the search: its recipe, what it scored on the validation split, and why it passes or not."""
+
+    number: int
+    round: int
+    origin: str  # "recipe" (trial 0: the configured recipe), "seed" (from sensitivity) or "sampler"
+    recipe: Recipe
+    params: dict[str, Any] = Field(default_factory=dict)  # the search parameters that made the recipe
+    state: Literal["planned", "complete", "failed"] = "planned"
+    split: Split = "validation"
+    accuracy: float | None = None
+    gzip_bytes: int | None = None
+    raw_bytes: int | None = None
+    structure_gzip_bytes: int | None = None
+    feasible: bool = False
+    violations: list[str] = Field(default_factory=list)
+    constraints: list[float] = Field(default_factory=list)  # <= 0 each when feasible (Optuna's convention)
+    checks: list[TensorCheckRecord] = Field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+    traceback: str | None = None  # a failure that was not a recipe the model cannot take: where it was raised
+
+
+class SearchRecord(Record, schema="shears.search/v1", file="search.json"):
+    """search.json: every trial, the winner, the frontier; every figure here is on the validation split."""
+
+    enabled: bool
+    split: Split = "validation"
+    objective: str = "gzip bytes of the deployable .tflite (minimize)"
+    sampler: str
+    budget: dict[str, float]
+    baseline_accuracy: float
+    baseline_gzip_bytes: int
+    majority_rate: float
+    trials: list[TrialRecord]
+    winner: int | None
+    winner_feasible: bool
+    frontier: list[int]  # trial numbers on the size/accuracy Pareto frontier, smallest first
+    seconds: dict[str, float] = Field(default_factory=dict)  # per phase
+    note: str = ""

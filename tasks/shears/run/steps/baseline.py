@@ -1,0 +1,65 @@
+"""The baseline step: train the baseline, or load and prove a user's pre-trained model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shears.records import BaselineRecord, dumps
+from shears.run.steps.common import read_model_uri, splits, timed
+from shears.store import layout as L
+
+if TYPE_CHECKING:
+    from shears.run.context import RunContext
+
+
+def step_baseline(ctx: RunContext) -> dict[str, Any]:
+    """Train the baseline (or load and check the user's pre-trained model) and save it without optimizer.
+
+    Its accuracy is measured on the validation split (what the search compares against); the test split is
+    read once, by evaluate. A user's file is loaded in a scrubbed child process (shears.keras.sandbox).
+    """
+    from shears.errors import ConfigError
+    from shears.keras.keras3 import load_pretrained
+    from shears.keras.modelio import model_to_h5
+    from shears.stages.baseline import (
+        check_conversion,
+        check_model_fits,
+        evaluate_pretrained,
+        probe_rows,
+        train_baseline,
+    )
+    from shears.stages.measure import gzip_size
+    from shears.stages.prune import prunable_layer_names
+
+    uri = ctx.cfg.model.pretrained
+    origin, conv = "trained here", None
+    with timed(ctx, "baseline", machine=True):
+        data_splits = splits(ctx)
+        if uri:
+            # loaded in a scrubbed child process; a Keras 3 file comes back rebuilt in tf_keras
+            pre = load_pretrained(read_model_uri(uri, ctx.s3_client), uri, probe_rows(data_splits))
+            origin = pre.origin
+            if pre.keras3_architecture is not None:  # proof of equivalence on the run's data, recorded
+                check_model_fits(pre.model, data_splits)
+                if pre.keras3_reference is None:
+                    raise ConfigError(f"the Keras 3 model {uri} cannot run on the data: {pre.keras3_reference_error}")
+                conv = check_conversion(pre.keras3_reference, pre.model, probe_rows(data_splits),
+                                        ctx.cfg.model.conversion_tolerance)
+                ctx.put(L.KERAS3_ARCHITECTURE, dumps(pre.keras3_architecture))  # for the way back, at select
+            result = evaluate_pretrained(pre.model, data_splits)
+        else:
+            result = train_baseline(data_splits, ctx.cfg.model)
+        data = model_to_h5(result.model, include_optimizer=False)
+        ctx.put(L.BASELINE_MODEL, data)
+        prunable = {name: int(result.model.get_layer(name).kernel.shape.num_elements())
+                    for name in prunable_layer_names(result.model)}
+        record = BaselineRecord(
+            accuracy=result.accuracy, builder=result.builder, pretrained=uri, history=result.history,
+            params=int(result.model.count_params()), split="validation", gzip_bytes=gzip_size(data),
+            prunable_layers=prunable, origin=origin,
+            conversion_max_abs_diff=conv.max_abs_diff if conv else None,
+            conversion_samples=conv.samples if conv else None, conversion_tolerance=conv.tolerance if conv else None)
+        ctx.put_record(record)
+    return {"model": ctx.layout.staging(L.BASELINE_MODEL), "accuracy": result.accuracy, "split": "validation",
+            "origin": origin, "conversion_max_abs_diff": record.conversion_max_abs_diff,
+            "conversion_samples": record.conversion_samples, "conversion_tolerance": record.conversion_tolerance}

@@ -1,0 +1,68 @@
+"""What the phase modules share: timing a step (and recording what it wrote), the staged splits, the trials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from shears.records import MachineRecord, TimingRecord, TrialRecord
+from shears.store import layout as L
+from shears.store import read_uri
+
+if TYPE_CHECKING:
+    from shears.run.context import RunContext
+    from shears.stages.data import Splits
+
+
+@contextmanager
+def timed(ctx: RunContext, step: str, machine: bool = False) -> Iterator[None]:
+    """Time a step and record the files it wrote: publish takes exactly those (never a directory listing).
+
+    A TensorFlow step (`machine`) also records the machine it ran on (manifest, model card).
+    """
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    t0 = time.perf_counter()
+    first = len(ctx.written)
+    yield
+    outputs = sorted(set(ctx.written[first:]))
+    ctx.put_record(TimingRecord(step=step, seconds=round(time.perf_counter() - t0, 3), outputs=outputs,
+                                started_at=started), L.timing(step))
+
+    if machine:
+        from shears.keras.machine import collect_machine
+
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        ctx.put_record(MachineRecord(step=step, at=at, machine=collect_machine()), L.machine(step))
+
+
+def splits(ctx: RunContext, *, test: bool = False) -> Splits:
+    """Train and validation; the test split only for evaluate (everything before it never loads it)."""
+    from shears.stages.data import splits_from_npz
+
+    return splits_from_npz(ctx.get(L.SEARCH_SPLITS), ctx.get(L.TEST_SPLIT) if test else None)
+
+
+def read_model_uri(uri: str, s3_client: Callable[[], Any] | None) -> bytes:
+    """A user's model file, refused (exit 2) before it is read when it is larger than intake allows."""
+    from shears.keras.intake import MAX_MODEL_FILE_BYTES
+
+    return read_uri(uri, s3_client, max_bytes=MAX_MODEL_FILE_BYTES)
+
+
+def trials(ctx: RunContext) -> list[TrialRecord]:
+    """Every trial so far: its result, or its plan marked failed when no result was written."""
+    prefix = ctx.layout.staging(L.SEARCH_DIR + "/trials") + "/"
+    plans: dict[int, TrialRecord] = {}
+    results: dict[int, TrialRecord] = {}
+    for key in ctx.work.list(prefix):
+        if key.endswith("/plan.json") or key.endswith("/result.json"):
+            rec = TrialRecord.from_bytes(ctx.get(key[len(ctx.layout.staging_prefix) + 1:]), key)
+            (results if key.endswith("/result.json") else plans)[rec.number] = rec
+    out = []
+    for number in sorted(plans):
+        out.append(results.get(number) or plans[number].model_copy(
+            update={"state": "failed", "error": "the trial did not finish (its task failed or was killed)"}))
+    return out

@@ -1,0 +1,103 @@
+"""The gate step: every gate on the test split (and against the champion), recorded in gates.json.
+
+A failed gate raises GateFailure after gates.json is written; the step runner (shears.run.runner) then
+publishes the rejection (shears.run.lifecycle.reject): publishing happens in one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shears.records import (
+    ChampionSeen,
+    GateRecord,
+    GatesRecord,
+    MetricsRecord,
+    SearchRecord,
+    SparsityRecord,
+    TensorCheckRecord,
+    ValidationRecord,
+)
+from shears.run.steps.common import splits, timed
+from shears.store import layout as L
+
+if TYPE_CHECKING:
+    from shears.run.context import RunContext
+
+
+def step_gate(ctx: RunContext) -> dict[str, Any]:
+    """Every gate (incl. sparsity and, with a champion, the regression gates); GateFailure when one fails."""
+    from shears.errors import GateFailure
+    from shears.policy import apply_policy, floors_record
+    from shears.release.champion import read_champion, read_champion_manifest
+    from shears.run.champion import compare_with_champion
+    from shears.stages.gates import evaluate_gates, failed_summary
+
+    with timed(ctx, "gate"):
+        metrics = ctx.get_record(MetricsRecord)
+        sparsity = ctx.get_record(SparsityRecord)
+        champion = read_champion(ctx.store)
+        comparison = None
+        if champion is not None:
+            data = splits(ctx, test=True)
+            x_test, y_test = data.test()
+            ours = ctx.get(metrics.deployable_artifact.file)
+            comparison = compare_with_champion(
+                ctx.store, champion, read_champion_manifest(ctx.store, champion), ours,
+                ctx.get_record(ValidationRecord), x_test, y_test, data.num_classes, ctx.cfg.gates.champion_rule)
+        gates = apply_policy(ctx.cfg, ctx.policy).gates  # the floors again: what was staged may not loosen them
+        results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, gates, sparsity, comparison,
+                                 majority_rate=metrics.test_majority_rate)
+        if ctx.has(L.SEARCH):
+            search = ctx.get_record(SearchRecord)
+            # with the search on, the winner met every gate on validation, its .tflite checks included; with
+            # it off, the one recipe's .tflite must still hold what the recipe made (the same verification)
+            results.insert(0, search_gate(search) if search.enabled else tflite_gate(search))
+        record = GatesRecord(
+            passed=all(r.passed for r in results),
+            summary=failed_summary(results),
+            champion=ChampionSeen(run_id=champion.run_id, etag=champion.etag) if champion else None,
+            gates=results,
+            comparison=comparison,
+            policy=floors_record(ctx.policy),
+        )
+        ctx.put_record(record)
+    if not record.passed:
+        raise GateFailure(record.summary)
+    return {"passed": record.passed, "summary": record.summary, "gates": ctx.layout.staging(L.GATES)}
+
+
+def search_gate(search: SearchRecord) -> GateRecord:
+    """The search as a gate: the published trial must have met every gate on the validation split."""
+    won = next(t for t in search.trials if t.number == search.winner)
+    feasible = sum(1 for t in search.trials if t.feasible)
+    if search.winner_feasible:
+        reason = (f"trial {won.number} ({won.recipe.describe()}) met every gate on the validation split "
+                  f"({feasible} of {len(search.trials)} trials did): ok")
+    else:
+        reason = (f"no trial met the gates on the validation split; closest: trial {won.number} "
+                  f"({won.recipe.describe()}): {'; '.join(won.violations) or won.error}: FAILED")
+    return GateRecord(name="search", threshold=1, observed=feasible, passed=search.winner_feasible, reason=reason,
+                      compared_to="validation split")
+
+
+def tflite_gate(search: SearchRecord) -> GateRecord:
+    """The published .tflite holds the recipe: every pruned layer's zeros and clustered layer's values."""
+    won = next(t for t in search.trials if t.number == search.winner)
+    bad = [c for c in won.checks if not c.passed]
+    if bad:
+        what = "; ".join(_check_text(c) for c in bad[:4])
+        reason = f"the .tflite does not hold the recipe: {what}: FAILED"
+    else:
+        reason = f"the .tflite holds the recipe in its {len(won.checks)} compressed tensors: ok"
+    return GateRecord(name="tflite_verified", threshold=0, observed=len(bad), passed=not bad, reason=reason,
+                      compared_to="the recipe")
+
+
+def _check_text(c: TensorCheckRecord) -> str:
+    parts = [f"{c.layer} ({c.tensor}):"]
+    if c.expected_sparsity is not None:
+        parts.append(f"zeros {c.zero_fraction:.4f} for sparsity {c.expected_sparsity:.2f}")
+    if c.expected_clusters is not None:
+        parts.append(f"{c.distinct} distinct values for {c.expected_clusters} clusters")
+    return " ".join(parts)

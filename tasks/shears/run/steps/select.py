@@ -1,0 +1,133 @@
+"""The select step: the search's winner becomes the run's models and records, and search.json says why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from shears.records import BaselineRecord, PruneRecord, SearchRecord, TimingRecord, TrialRecord
+from shears.run.steps.common import splits, timed, trials
+from shears.store import layout as L
+
+if TYPE_CHECKING:
+    from shears.run.context import RunContext
+
+SEARCH_PHASES = ("plan_sensitivity", "sensitivity", "propose", "trial", "search_wall", "trials_wall")
+
+
+def step_select(ctx: RunContext) -> dict[str, Any]:
+    """Pick the winner (smallest trial passing every gate on the validation split, else the closest one), make
+    its files the run's models and records, convert the other configured variants, and write search.json."""
+    from shears.errors import GateFailure
+    from shears.stages.search import select
+
+    with timed(ctx, "select", machine=True):
+        done = trials(ctx)
+        baseline = ctx.get_record(BaselineRecord)
+        try:
+            winner, feasible = select(done)
+        except ValueError:
+            raise GateFailure(f"no trial completed: {why_no_trial(ctx, baseline, done)}") from None
+        _adopt(ctx, winner)
+        if baseline.origin.startswith("Keras 3") and baseline.pretrained:
+            _give_back_keras3(ctx, baseline.pretrained)
+        _other_variants(ctx, winner)
+        ctx.put_record(_search_record(ctx, baseline, done, winner, feasible))
+    return {"winner": winner.number, "feasible": feasible, "trials": len(done), "gzip_bytes": winner.gzip_bytes,
+            "accuracy": winner.accuracy, "recipe": winner.recipe.describe()}
+
+
+def why_no_trial(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord]) -> str:
+    """Why nothing can be published: no layer to prune, a budget spent before the first trial, or every trial's
+    first reason (a trial that hit a bug in Shears has already stopped the run with exit 1)."""
+    if not baseline.prunable_layers:
+        return "the model has no prunable layer (no Dense or convolution kernel tfmot can prune)"
+    if not done:
+        search = ctx.cfg.search
+        return (f"the search budget was spent before a trial ran (search.max_trials {search.max_trials}, "
+                f"max_minutes {search.max_minutes:g})")
+    first = "; ".join(f"trial {t.number}: {t.error}" for t in done[:3] if t.error)
+    more = f" (and {len(done) - 3} more)" if len(done) > 3 else ""
+    return f"every trial failed: {first}{more}"
+
+
+def _adopt(ctx: RunContext, winner: TrialRecord) -> None:
+    """The winner's files as the run's: models, sparsity, its pruning record (with its recipe), TensorBoard logs."""
+    n = winner.number
+    key = ctx.get(L.trial_file(n, "prune_key.txt")).decode()
+    ctx.put(L.PRUNED_MODEL, ctx.get(L.pruned_cache(f"{key}/pruned.h5")))
+    ctx.put(L.STRIPPED_MODEL, ctx.get(L.trial_file(n, "stripped.h5")))
+    ctx.put(L.tflite_model(winner.recipe.variant), ctx.get(L.trial_file(n, "model.tflite")))
+    ctx.put(L.SPARSITY, ctx.get(L.trial_file(n, "sparsity.json")))
+    prune = ctx.get_record(PruneRecord, L.pruned_cache(f"{key}/prune.json"))
+    ctx.put_record(prune.model_copy(update={"recipe": winner.recipe, "trial": n}))
+    logs = L.pruned_cache(f"{key}/tensorboard") + "/"
+    for name in ctx.list(logs):
+        ctx.put(f"{L.TENSORBOARD}/{name[len(logs):]}", ctx.get(name))
+
+
+def _other_variants(ctx: RunContext, winner: TrialRecord) -> None:
+    """For the artifact table: the winner's plain (stripped) model in the other configured TFLite variants."""
+    from shears.keras.modelio import model_from_bytes
+    from shears.stages.convert import convert
+
+    others = tuple(v for v in ctx.cfg.convert.variants if v != winner.recipe.variant)
+    if not others:
+        return
+    stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
+    for variant, data in convert(stripped, splits(ctx).x_train, ctx.cfg.convert, others).items():
+        ctx.put(L.tflite_model(variant), data)
+
+
+def _phase_seconds(ctx: RunContext) -> dict[str, float]:
+    """Seconds per phase of the search, summed over its steps, and the wall clock of the search and its trials
+    (trials may overlap: in N processes, or on several Airflow workers)."""
+    phases: dict[str, float] = {}
+    started: dict[str, str] = {}
+    for name in ctx.list(L.TIMINGS_DIR + "/"):
+        t = ctx.get_record(TimingRecord, name)
+        phase = t.step.split("-")[0].rstrip("_0123456789")
+        phases[phase] = round(phases.get(phase, 0.0) + t.seconds, 3)
+        if t.started_at:
+            started[t.step] = t.started_at
+    now = dt.datetime.now(dt.UTC)
+    for name, first in (("search_wall", "plan_sensitivity"), ("trials_wall", "propose_1")):
+        if first in started:
+            phases[name] = round((now - dt.datetime.fromisoformat(started[first])).total_seconds(), 3)
+    return {k: v for k, v in phases.items() if k in SEARCH_PHASES}
+
+
+def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord], winner: TrialRecord,
+                   feasible: bool) -> SearchRecord:
+    from shears.stages.measure import majority_rate
+    from shears.stages.search import pareto_frontier
+
+    search = ctx.cfg.search
+    return SearchRecord(
+        enabled=search.enabled,
+        sampler=("optuna TPE (constraints, multivariate, constant liar), rebuilt from the trial records"
+                 if search.enabled else "none: the configured recipe only"),
+        budget={"max_trials": search.max_trials, "max_minutes": search.max_minutes, "rounds": search.rounds},
+        baseline_accuracy=baseline.accuracy, baseline_gzip_bytes=baseline.gzip_bytes or 0,
+        majority_rate=round(majority_rate(splits(ctx).y_val) or 0.0, 6), trials=done, winner=winner.number,
+        winner_feasible=feasible, frontier=pareto_frontier(done), seconds=_phase_seconds(ctx),
+    )
+
+
+def _give_back_keras3(ctx: RunContext, uri: str) -> None:
+    """The stripped pruned model in the user's own format: their Keras 3 architecture (as checked at intake),
+    our weights, proven equal."""
+    from shears.bounded import loads_json
+    from shears.errors import RecordError
+    from shears.keras.keras3 import keras3_to_bytes, predict, to_keras3
+    from shears.keras.modelio import model_from_bytes
+    from shears.stages.baseline import check_conversion, probe_rows
+
+    stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
+    architecture = loads_json(ctx.get(L.KERAS3_ARCHITECTURE), L.KERAS3_ARCHITECTURE, RecordError,
+                              max_bytes=64 << 20)
+    k3_model = to_keras3(stripped, architecture, uri)
+    rows = probe_rows(splits(ctx))
+    check_conversion(predict(stripped, rows), k3_model, rows, ctx.cfg.model.conversion_tolerance,
+                     what="the Keras 3 copy of the stripped model")
+    ctx.put(L.STRIPPED_KERAS3, keras3_to_bytes(k3_model))

@@ -1,0 +1,156 @@
+"""One trial of the search: apply its recipe, convert, verify the .tflite, measure and judge it on validation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shears.records import BaselineRecord, PruneRecord, Recipe, TrialRecord
+from shears.run.steps.common import splits, timed
+from shears.store import layout as L
+
+log = logging.getLogger("shears.run")
+MAX_TRACEBACK = 20_000  # characters kept of a trial's traceback (its end: where it was raised)
+
+if TYPE_CHECKING:
+    from shears.run.context import RunContext
+
+
+def prune_key(ctx: RunContext, recipe: Recipe) -> str:
+    """Trials that prune the same way from the same baseline share one pruned model (content-addressed)."""
+    basis = {"baseline": hashlib.sha256(ctx.get(L.BASELINE_MODEL)).hexdigest(), "sparsity": recipe.sparsity,
+             "epochs": recipe.prune_epochs, "prune": ctx.cfg.prune.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def prune_record(result: Any, recipe: Recipe | None, trial: int | None) -> PruneRecord:
+    s = result.schedule
+    return PruneRecord(
+        accuracy=result.accuracy, pruned_layers=result.pruned_layers,
+        schedule=s, mask_update_steps=s.mask_updates(),
+        sparsity_by_step=[(step, round(s.sparsity_at(step), 6)) for step in range(s.total_steps)],
+        history=result.history, split="validation", layer_sparsity=dict(result.targets), recipe=recipe, trial=trial,
+    )
+
+
+def _cached_prune(ctx: RunContext, key: str) -> tuple[Any, Any] | None:
+    from shears.keras.modelio import model_from_bytes
+    from shears.stages.prune import PruneResult
+
+    names = [L.pruned_cache(f"{key}/{n}") for n in ("pruned.h5", "stripped.h5", "prune.json")]
+    if not all(ctx.has(n) for n in names):
+        return None
+    rec = PruneRecord.from_bytes(ctx.get(names[2]), names[2])
+    result = PruneResult(model_from_bytes(ctx.get(names[0]), pruned=True), rec.schedule, rec.pruned_layers,
+                         rec.accuracy, rec.history, dict(rec.layer_sparsity))
+    return result, model_from_bytes(ctx.get(names[1]))
+
+
+def _cache_prune(ctx: RunContext, key: str, result: Any, logdir: str) -> None:
+    """The pruned model, its pruning-only strip, its record and its TensorBoard logs, for the trials after."""
+    from shears.keras.modelio import model_to_h5
+    from shears.keras.tfcompat import tfmot
+
+    ctx.put(L.pruned_cache(f"{key}/pruned.h5"), model_to_h5(result.pruned, include_optimizer=True))
+    ctx.put(L.pruned_cache(f"{key}/stripped.h5"), model_to_h5(
+        tfmot.sparsity.keras.strip_pruning(result.pruned), include_optimizer=False))
+    ctx.put_record(prune_record(result.prune, None, None), L.pruned_cache(f"{key}/prune.json"))
+    for path in sorted(Path(logdir).rglob("*")):
+        if path.is_file():
+            ctx.put(L.pruned_cache(f"{key}/tensorboard/{path.relative_to(logdir).as_posix()}"), path.read_bytes())
+
+
+def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+    """One trial: apply its recipe, convert, verify the techniques in the .tflite, measure bytes and validation
+    accuracy, and judge it against the gates. Idempotent: a retry rewrites the same files with the same result.
+
+    A recipe the model cannot take (an unsupported layer for clustering, say) fails this trial, not the run —
+    except trial 0, the configured recipe, whose configuration errors are the user's to see.
+    """
+    from shears.errors import ConfigError, InternalError, ShearsError, first_line
+    from shears.keras.modelio import model_from_bytes, model_to_h5
+    from shears.stages.compress import compress
+    from shears.stages.convert import convert_variant, representative_samples
+    from shears.stages.inspect import check_tflite, structure_gzip_bytes
+    from shears.stages.measure import gzip_size, majority_rate, tflite_accuracy
+    from shears.stages.search import Reference, constraints
+
+    number = int(item["trial"])
+    plan = ctx.get_record(TrialRecord, L.trial_file(number, "plan.json"))
+    recipe = plan.recipe
+    t0 = time.perf_counter()
+    bug: Exception | None = None
+    with timed(ctx, f"trial-{number:04d}", machine=True), tempfile.TemporaryDirectory() as logdir:
+        try:
+            baseline_rec = ctx.get_record(BaselineRecord)
+            data = splits(ctx)
+            baseline = model_from_bytes(ctx.get(L.BASELINE_MODEL))
+            key = prune_key(ctx, recipe)
+            cached = _cached_prune(ctx, key)
+            result = compress(baseline, data, recipe, ctx.cfg.prune, pruned=cached, log_dir=logdir)
+            if cached is None:
+                _cache_prune(ctx, key, result, logdir)
+            calibration = representative_samples(data.x_train, ctx.cfg.convert.representative_samples)
+            deploy = convert_variant(result.final, recipe.variant, calibration, fixed_batch=recipe.fixed_batch,
+                                     compact=ctx.cfg.convert.compact)
+            checks = check_tflite(deploy, result.stripped, recipe, ctx.cfg.prune.sparsity_tolerance)
+            accuracy = tflite_accuracy(deploy, data.x_val, data.y_val)
+            gz = gzip_size(deploy)
+            ref = Reference(baseline_rec.accuracy, baseline_rec.gzip_bytes or 0, majority_rate(data.y_val) or 0.0)
+            cons, why = constraints(accuracy, gz, ctx.cfg.gates, ref, ctx.cfg.search.val_margin_pp,
+                                    all(c.passed for c in checks))
+            ctx.put(L.trial_file(number, "model.tflite"), deploy)
+            ctx.put(L.trial_file(number, "stripped.h5"), model_to_h5(result.stripped, include_optimizer=False))
+            ctx.put(L.trial_file(number, "prune_key.txt"), key.encode())
+            ctx.put_record(result.sparsity, L.trial_file(number, "sparsity.json"))
+            record = plan.model_copy(update={
+                "state": "complete", "accuracy": round(accuracy, 6), "gzip_bytes": gz, "raw_bytes": len(deploy),
+                "structure_gzip_bytes": structure_gzip_bytes(deploy), "feasible": not why, "violations": why,
+                "constraints": cons, "checks": checks, "seconds": round(time.perf_counter() - t0, 3)})
+        except ShearsError as exc:
+            if (plan.origin == "recipe" and isinstance(exc, ConfigError)) or not isinstance(exc, ConfigError):
+                raise  # the user's own recipe misconfigured, or a store/record error (retried by Airflow)
+            record = _failed(plan, f"{type(exc).__name__}: {first_line(exc)}", t0)
+        except Exception as exc:
+            record = _failed(plan, f"{type(exc).__name__}: {first_line(exc)}", t0,
+                             "".join(traceback.format_exception(exc)))
+            if raised_in_shears(exc):  # a bug, not a recipe TF/tfmot cannot apply: the run stops below (exit 1)
+                bug = exc
+                log.error("trial %d: %s", number, record.traceback)
+            else:
+                log.warning("trial %d failed (the recipe cannot apply to this model): %s", number, record.traceback)
+        result_file = L.trial_file(number, "result.json")
+        ctx.put_record(record, result_file)
+        if bug is not None:
+            raise InternalError(f"trial {number}: {type(bug).__name__}: {first_line(bug)} (a bug in Shears; "
+                                f"traceback in {result_file})") from bug
+    return {"trial": number, "state": record.state, "accuracy": record.accuracy, "gzip_bytes": record.gzip_bytes,
+            "feasible": record.feasible}
+
+
+LIBRARIES_THAT_REFUSE = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "keras", "ai_edge_litert")
+
+
+def raised_in_shears(exc: BaseException) -> bool:
+    """Whether `exc` came from Shears' own code (a bug) rather than from TensorFlow, tf_keras or tfmot refusing
+    a recipe for this model (an unsupported layer for clustering or QAT, say): no frame of theirs = a bug."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0] in LIBRARIES_THAT_REFUSE:
+            return False
+        tb = tb.tb_next
+    return True
+
+
+def _failed(plan: TrialRecord, error: str, t0: float, trace: str | None = None) -> TrialRecord:
+    from shears.errors import bounded
+
+    return plan.model_copy(update={"state": "failed", "error": bounded(error),
+                                   "traceback": trace[-MAX_TRACEBACK:] if trace else None,
+                                   "seconds": round(time.perf_counter() - t0, 3)})
