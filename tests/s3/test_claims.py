@@ -58,9 +58,9 @@ def test_two_runs_with_the_same_run_id_on_s3_one_writer(seaweed: SeaweedServer, 
 def test_a_claim_is_released_with_a_conditional_delete_on_s3(seaweed: SeaweedServer) -> None:
     """DeleteObject If-Match: a release holding an old etag never removes what a new holder wrote."""
     import pytest
+    from shears.run.claim import acquire, drop_if_ours, read_claim, this_process
     from shears.store import PreconditionFailed
     from shears.store import layout as L
-    from shears.run.claim import acquire, drop_if_ours, read_claim, this_process
 
     store = open_store(f"s3://{BUCKET}/claims-delete")
     key = L.claim_key("r")

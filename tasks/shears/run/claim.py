@@ -95,8 +95,14 @@ def _same_airflow_run(a: HolderRecord, b: HolderRecord) -> bool:
 
 
 def same_holder(a: HolderRecord, b: HolderRecord) -> bool:
-    """The same Airflow DAG run (any task, any worker), or the very same process."""
-    return _same_airflow_run(a, b) or (a.host, a.pid, a.pid_started) == (b.host, b.pid, b.pid_started)
+    """The same Airflow DAG run (any task, any worker), or the very same process.
+
+    Two Airflow holders compare by run only: a worker process that ran a task of another DAG run is
+    not that run's holder, whatever its pid.
+    """
+    if a.kind == b.kind == "airflow":
+        return _same_airflow_run(a, b)
+    return (a.host, a.pid, a.pid_started) == (b.host, b.pid, b.pid_started)
 
 
 @dataclass
