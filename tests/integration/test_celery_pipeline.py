@@ -2,8 +2,9 @@
 
 The topology of docker/compose.yaml as local processes: `airflow api-server`, `scheduler`, `dag-processor`,
 `triggerer` and two `celery worker`s (the default queue, and the queue the DAG sends its TensorFlow tasks to via
-$SHEARS_TF_QUEUE, capped by the pool $SHEARS_TF_POOL), on a fresh PostgreSQL database, an empty Redis db and a
-SeaweedFS S3 server (tests/seaweed.py). Everything binds to 127.0.0.1; every wait is bounded.
+$SHEARS_TF_QUEUE, capped by the pool $SHEARS_TF_POOL; plus a third, for the claim probe DAG), on a fresh
+PostgreSQL database, an empty Redis db and a SeaweedFS S3 server (tests/seaweed.py). Everything binds to
+127.0.0.1; every wait is bounded.
 
 1. compose's health-check commands pass against the live components;
 2. a run with a fast config passes its gates and publishes: champion.json points at it, `shears audit` exits 0,
@@ -13,7 +14,9 @@ SeaweedFS S3 server (tests/seaweed.py). Everything binds to 127.0.0.1; every wai
 4. `shears data push <npz> --to <the data asset>` (the real CLI, in a subprocess) copies the file to S3 and emits
    the asset event through the API server; the scheduler starts an `asset_triggered` run that trains on exactly
    that file (validation.json's sha256), publishes and becomes champion;
-5. stopping every process by PID leaves none behind; the database is dropped and the Redis db left empty.
+5. eight mapped tasks of one run of the probe DAG (tests/integration/dags/shears_claim_probe.py) hold the run's
+   claim at once, on a third worker with concurrency 8, heartbeating every second: the run succeeds;
+6. stopping every process by PID leaves none behind; the database is dropped and the Redis db left empty.
 
 The tests run in file order (pytest's default; this module relies on it) and share one deployment: each run
 finishes before the next test starts (max_active_runs=1, bounded waits), and every champion assertion compares
@@ -91,6 +94,10 @@ FAST_CONFIG: dict[str, Any] = {
               "champion_max_accuracy_drop_pp": 10, "champion_max_size_increase_pct": 400},
     "search": {"enabled": False},
 }
+# tests/integration/dags/shears_claim_probe.py: MAPPED_CLAIMS mapped tasks of one run share its claim (1 s heartbeats).
+PROBE_DAG = Path(__file__).parent / "dags" / "shears_claim_probe.py"
+PROBE_DAG_ID = "shears_claim_probe"
+MAPPED_CLAIMS = 8
 TINY_SEARCH: dict[str, Any] = {"enabled": True, "max_trials": 2, "rounds": 1, "trials_per_round": 2,
                                "space": {"epochs": [2], "clusters": [0], "qat": [False],
                                          "variants": ["dynamic_range"]}}
@@ -226,6 +233,15 @@ class Deployment:
         return "\n".join(lines) + "\n" + self.cluster.describe()
 
 
+def dags_folder(path: Path) -> Path:
+    """The deployed DAGs (dags/, or $SHEARS_IT_DAGS_FOLDER's) plus the claim probe, as symlinks in one folder."""
+    source = Path(os.environ["SHEARS_IT_DAGS_FOLDER"]) if os.environ.get("SHEARS_IT_DAGS_FOLDER") else REPO / "dags"
+    path.mkdir()
+    for dag_file in [*sorted(source.glob("*.py")), PROBE_DAG]:
+        (path / dag_file.name).symlink_to(dag_file)
+    return path
+
+
 def _shears(deploy: Deployment, *args: str, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """The installed `shears` CLI in a subprocess, with only the AWS_* of the S3 server (plus extra_env)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "SHEARS_"))}
@@ -255,6 +271,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         redis_db = empty_redis_db()
         queue_base = db.name  # unique per run: parallel runs never consume each other's tasks
         tf_queue, tf_pool = f"{queue_base}_tensorflow", "shears_training"
+        claims_queue = f"{queue_base}_claims"
         scheduler_health_port = free_port()
         now = datetime.now(UTC)
         due = next_nightly(now)
@@ -266,7 +283,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         }
         env = airflow_env(
             root / "airflow", db=db, redis_db=redis_db, api_port=free_port(), default_queue=queue_base,
-            dags_folder=Path(os.environ["SHEARS_IT_DAGS_FOLDER"]) if os.environ.get("SHEARS_IT_DAGS_FOLDER") else None,
+            dags_folder=dags_folder(root / "dags"), parallelism=MAPPED_CLAIMS + 2,
             extra={
                 "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
                 "SHEARS_STORE": f"s3://{BUCKET}/{PREFIX}",
@@ -277,6 +294,7 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(asset_runs is None),
                 "SHEARS_TF_QUEUE": tf_queue,
                 "SHEARS_TF_POOL": tf_pool,
+                "SHEARS_IT_CLAIM_QUEUE": claims_queue,
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
@@ -297,6 +315,9 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
                       "--skip-serve-logs", "--without-mingle", "--without-gossip")
         cluster.start("worker-tensorflow", "celery", "worker", "--queues", tf_queue, "--concurrency", "1",
                       "--celery-hostname", "tensorflow@%h", "--skip-serve-logs", "--without-mingle",
+                      "--without-gossip")
+        cluster.start("worker-claims", "celery", "worker", "--queues", claims_queue, "--concurrency",
+                      str(MAPPED_CLAIMS), "--celery-hostname", "claims@%h", "--skip-serve-logs", "--without-mingle",
                       "--without-gossip")
         cluster.wait_healthy(180, components=("metadatabase", "scheduler", "dag_processor", "triggerer"))
         deployment = Deployment(cluster=cluster, s3=s3, db=db, redis_db=redis_db, root=root,
@@ -534,6 +555,36 @@ def test_data_push_triggers_a_run_on_the_pushed_data(deploy: Deployment, tmp_pat
     assert json.loads(champion_raw)["run_id"] == rid
     audit = _shears(deploy, "audit", deploy.store)
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_eight_mapped_tasks_of_one_run_share_its_claim(deploy: Deployment) -> None:
+    """The probe DAG's MAPPED_CLAIMS `hold` tasks run at once on the claims worker, each resuming the run's claim
+    and heartbeating every second past the stale limit; none sees a sibling's refresh as a takeover, and the
+    claim is gone once the run ends."""
+    from shears.store import layout as L
+
+    c = deploy.cluster
+    c.wait_for(f"{PROBE_DAG_ID} parsed", lambda: c.api("GET", f"/api/v2/dags/{PROBE_DAG_ID}", expect=(200, 404))
+               .get("dag_id"), 120, interval=2)
+    c.api("PATCH", f"/api/v2/dags/{PROBE_DAG_ID}", json={"is_paused": False})
+    run_id = f"it_claims_{deploy.db.name}"
+    c.api("POST", f"/api/v2/dags/{PROBE_DAG_ID}/dagRuns", json={"dag_run_id": run_id, "logical_date": None})
+    base = f"/api/v2/dags/{PROBE_DAG_ID}/dagRuns/{run_id}"
+
+    def finished() -> str | None:
+        state = c.api("GET", base)["state"]
+        return state if state in ("success", "failed") else None
+
+    state = c.wait_for(f"run {run_id} finished", finished, 240, interval=2)
+    tis = c.api("GET", f"{base}/taskInstances", params={"limit": 100})["task_instances"]
+    assert state == "success", json.dumps([{k: ti.get(k) for k in ("task_id", "map_index", "state")} for ti in tis])
+    value = c.api("GET", f"{base}/taskInstances/end/xcomEntries/return_value")["value"]
+    held = json.loads(value) if isinstance(value, str) else value
+    assert sorted(h["index"] for h in held) == list(range(MAPPED_CLAIMS))
+    assert len({h["pid"] for h in held}) == MAPPED_CLAIMS  # eight processes, not one after another
+    assert max(h["start"] for h in held) < min(h["end"] for h in held), held  # all eight held the claim at once
+    assert sum(h["writes"] for h in held) > 0
+    assert deploy.get_object(L.claim_key(run_id)) is None
 
 
 def test_stopping_by_pid_leaves_nothing_behind(deploy: Deployment) -> None:
