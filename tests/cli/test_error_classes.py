@@ -75,7 +75,9 @@ def test_a_bug_inside_a_trial_exits_1_with_its_traceback_recorded(tmp_path: Path
     assert "a key Shears forgot" in trial["traceback"]
 
 
-def test_a_model_with_nothing_to_prune_fails_the_gate_saying_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("search", [False, True], ids=["search-off", "search-on"])
+def test_a_model_with_nothing_to_prune_fails_the_gate_saying_so(tmp_path: Path, search: bool) -> None:
+    """The same cause, the same class, with or without the search (search-off used to exit 2)."""
     from shears.keras.tfcompat import keras
 
     x, y = digits_arrays()
@@ -84,7 +86,8 @@ def test_a_model_with_nothing_to_prune_fails_the_gate_saying_so(tmp_path: Path) 
     keras.Model(inp, keras.layers.Activation("softmax")(inp)).save(tmp_path / "none.h5")
     (tmp_path / "d.npz").write_bytes(npz_bytes(x=flat, y=y))
     result = _invoke(tmp_path, "--model", str(tmp_path / "none.h5"), "--data", str(tmp_path / "d.npz"),
-                     gates={"min_accuracy": None, "max_accuracy_drop_pp": None})
+                     gates={"min_accuracy": None, "max_accuracy_drop_pp": None},
+                     search={"enabled": search, "max_trials": 2})
     assert result.exit_code == 4, result.output  # type: ignore[attr-defined]
     errors = _errors(result)
     assert len(errors) == 1 and "no trial completed: the model has no prunable layer" in errors[0], errors
