@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test test-fast lint bench-fashion bench-dag bench-search bench-workers
+.PHONY: setup run test test-fast lint bench-fashion bench-dag bench-search bench-workers bench-keras3 bench-intake figures
 setup:
 	@scripts/setup.sh
 
@@ -33,3 +33,22 @@ bench-search: setup  ## the search alone on full Fashion-MNIST, two seeds (~20 m
 
 bench-workers: setup  ## the search's trial phase through the DAG on Celery: one TF worker vs two (~10 min)
 	.venv/bin/python bench/dag_workers.py
+
+bench-keras3: setup  ## the Keras 3 models of the tests, end to end (~4 min)
+	.venv/bin/python bench/keras3_models.py
+
+bench-intake: setup  ## every model-intake attack, and what Shears does with it (~1 min)
+	.venv/bin/python bench/intake_attacks.py
+
+# Every table in README.md, regenerated at HEAD, in README order (~50 min on 2 cores; the Fashion-MNIST ones need
+# `apt-get install dataset-fashion-mnist`). Nothing else should run meanwhile: the timings are wall times.
+figures: setup  ## regenerate every README figure (the output of each command is the table the README quotes)
+	@echo "== README first screen: make run (default run, artifact table)" && d=$$(mktemp -d) && \
+	  cd $$d && /usr/bin/time -f "wall %e s" $(CURDIR)/.venv/bin/shears run --run-id figures; rm -rf $$d
+	@echo "== Keras 3 models" && $(MAKE) -s bench-keras3
+	@echo "== what a model file can do" && $(MAKE) -s bench-intake
+	@echo "== Fashion-MNIST, tutorial settings" && $(MAKE) -s bench-fashion
+	@echo "== the search on Fashion-MNIST" && $(MAKE) -s bench-search
+	@echo "== the trial phase on Celery" && $(MAKE) -s bench-workers
+	@echo "== what Airflow costs" && .venv/bin/python bench/dag_vs_cli.py && \
+	  .venv/bin/python bench/dag_vs_cli.py --config bench/fashion_mnist.yaml
