@@ -29,10 +29,10 @@ def run(work: Path, model: Path, data: Path, run_id: str, **cfg: dict[str, Any])
     config = _fast_yaml(work / run_id, **cfg)
     t0 = time.perf_counter()
     result = CliRunner().invoke(app, ["run", "--config", str(config), "--model", str(model), "--data", str(data),
-                                      "--out", str(work / "store"), "--run-id", run_id])
+                                      "--out", str(work / run_id / "store"), "--run-id", run_id])
     if result.exit_code != 0:
         raise SystemExit(f"{run_id}: exit {result.exit_code}\n{result.output[-2000:]}")
-    folder = work / "store" / "runs" / run_id
+    folder = work / run_id / "store" / "runs" / run_id  # a store per model: no champion between them
     baseline = json.loads((folder / "baseline.json").read_text())
     metrics = json.loads((folder / "metrics.json").read_text())
     arts = {a["name"]: a for a in metrics["artifacts"]}
