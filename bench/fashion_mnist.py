@@ -91,9 +91,9 @@ def main() -> int:
     con.print(t)
     base, dep = outcome.metrics.baseline, outcome.metrics.deployable_artifact
     ratio = base.gzip_bytes / dep.gzip_bytes
-    drop = (base.accuracy - dep.accuracy) * 100
+    drop = (base.score - dep.score) * 100
     con.print(f"baseline .h5 gz {base.gzip_bytes:,} B -> {dep.name} gz {dep.gzip_bytes:,} B = {ratio:.2f}x "
-              f"smaller (target >= 9x); accuracy {base.accuracy:.4f} -> {dep.accuracy:.4f} = drop {drop:.2f} pp "
+              f"smaller (target >= 9x); accuracy {base.score:.4f} -> {dep.score:.4f} = drop {drop:.2f} pp "
               f"(target <= 1.5 pp)")
     return 0 if outcome.passed else 4
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.keras.k3models: the same models as the tests
 
 
-def run(work: Path, model: Path, data: Path, run_id: str, **cfg: dict[str, Any]) -> dict[str, Any]:
+def run(work: Path, model_file: Path, data: Path, run_id: str, **cfg: dict[str, Any]) -> dict[str, Any]:
     from shears.cli.main import app
     from typer.testing import CliRunner
 
@@ -28,7 +28,7 @@ def run(work: Path, model: Path, data: Path, run_id: str, **cfg: dict[str, Any])
     (work / run_id).mkdir()
     config = _fast_yaml(work / run_id, **cfg)
     t0 = time.perf_counter()
-    result = CliRunner().invoke(app, ["run", "--config", str(config), "--model", str(model), "--data", str(data),
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--model", str(model_file), "--data", str(data),
                                       "--out", str(work / run_id / "store"), "--run-id", run_id])
     if result.exit_code != 0:
         raise SystemExit(f"{run_id}: exit {result.exit_code}\n{result.output[-2000:]}")
@@ -68,9 +68,10 @@ def main() -> int:
         xi, yi = k3models.learnable_images(n=n)
         k3models.mobilenet_v2(xi, yi).save(work / "mnv2.keras")
         (work / "images.npz").write_bytes(npz_bytes(x=xi, y=yi))
-        loose: dict[str, Any] = {"gates": {"min_accuracy": None, "max_accuracy_drop_pp": None, "min_skill_margin_pp": None,
-                           "min_compression_ratio": 1.0}, "prune": {"epochs": 1},
-                 "convert": {"variants": ["dynamic_range"]}, "model": {"conversion_tolerance": 1e-4}}
+        loose: dict[str, Any] = {
+            "gates": {"min_accuracy": None, "max_accuracy_drop_pp": None, "min_skill_margin_pp": None,
+                      "min_compression_ratio": 1.0}, "prune": {"epochs": 1},
+            "convert": {"variants": ["dynamic_range"]}, "model": {"conversion_tolerance": 1e-4}}
         rows.append((f"MobileNetV2 α 0.35, 32×32×3, four epochs on {n} learnable images",
                      run(work, work / "mnv2.keras", work / "images.npz", "mnv2", **loose)))
 

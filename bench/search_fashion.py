@@ -83,8 +83,8 @@ def main() -> int:
         base, dep = metrics.baseline, metrics.deployable_artifact
         won = next(t for t in search.trials if t.number == search.winner)
         table.add_row(str(seed), "yes" if outcome.passed else f"NO: {outcome.error}", f"{base.gzip_bytes:,}",
-                      f"{base.accuracy:.4f}", f"{dep.gzip_bytes:,}", f"{dep.structure_gzip_bytes or 0:,}",
-                      f"{dep.accuracy:.4f}", f"{(base.accuracy - dep.accuracy) * 100:.2f}",
+                      f"{base.score:.4f}", f"{dep.gzip_bytes:,}", f"{dep.structure_gzip_bytes or 0:,}",
+                      f"{dep.score:.4f}", f"{(base.score - dep.score) * 100:.2f}",
                       f"{base.gzip_bytes / dep.gzip_bytes:.1f}x", str(len(search.trials)), str(won.number),
                       won.recipe.describe())
         t = manifest.timings

@@ -39,11 +39,21 @@ class ValidationConfig(_Frozen):
     value_max: float | None = None
     num_classes: int | None = Field(None, ge=2, description="labels must lie in [0, num_classes)")
     feature_count: int | None = Field(None, ge=1, description="expected features per row (flattened)")
+    # regression targets: bounds every target must lie in (None: any finite value)
+    target_min: float | None = None
+    target_max: float | None = None
+    # binary targets: the share of positive rows (label 1) must lie in [min_prevalence, max_prevalence]
+    min_prevalence: float = Field(0.01, ge=0, le=1)
+    max_prevalence: float = Field(0.99, ge=0, le=1)
 
     @model_validator(mode="after")
     def _range(self) -> ValidationConfig:
         if self.value_min is not None and self.value_max is not None and self.value_min > self.value_max:
             raise ValueError("value_min must not exceed value_max")
+        if self.target_min is not None and self.target_max is not None and self.target_min > self.target_max:
+            raise ValueError("target_min must not exceed target_max")
+        if self.min_prevalence > self.max_prevalence:
+            raise ValueError("min_prevalence must not exceed max_prevalence")
         return self
 
 
@@ -206,6 +216,27 @@ class GateConfig(_Frozen):
     # A champion that cannot run on this data (input shape, classes, label names): fail the run, or skip the
     # champion gates (recorded either way).
     champion_incomparable: Literal["fail", "skip"] = "fail"
+    # By metric, with its direction (TFMA's value and change thresholds). `metric`: what they judge (default:
+    # the task's primary metric: accuracy for classifiers, MSE for regressors). The accuracy gates above keep
+    # their names for classifiers; for a metric measured in percent of its baseline (MSE, MAE, log-loss) the
+    # `_pct` gates below apply instead of the `_pp` ones.
+    metric: Literal["accuracy", "auc", "log_loss", "mse", "mae", "r2"] | None = None
+    metric_min: float | None = None  # absolute bounds on the judged metric of the deployable
+    metric_max: float | None = None
+    max_change: float | None = Field(None, ge=0)  # how much worse than the baseline, in the metric's own units
+    max_change_pct: float | None = Field(5.0, ge=0)  # how much worse than the baseline, in % of it (% metrics)
+    champion_max_change_pct: float | None = Field(5.0, ge=0)  # the same against the champion, on the same rows
+    # % metrics: the deployable must beat the constant answer (training mean / median / positive rate) by this
+    # much (MSE 10 % below the mean predictor's = R² above ~0.1); accuracy uses min_skill_margin_pp
+    min_skill_margin_pct: float | None = Field(10.0, ge=0, le=100)
+    # paired comparison with the champion for regressors: squared or absolute per-row error
+    champion_row_loss: Literal["squared", "absolute"] = "squared"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> GateConfig:
+        if self.metric_min is not None and self.metric_max is not None and self.metric_min > self.metric_max:
+            raise ValueError("metric_min must not exceed metric_max")
+        return self
 
 
 class ClaimConfig(_Frozen):
@@ -241,6 +272,8 @@ class PipelineConfig(_Frozen):
                               serialize_by_alias=True)
 
     schema_: Literal["shears.config/v1"] = Field("shears.config/v1", alias="schema")
+    # what the model is judged as (shears.task); auto: a given model's output layer, else the labels
+    task: Literal["auto", "multiclass", "binary", "regression"] = "auto"
     data: DataConfig = DataConfig()
     validation: ValidationConfig = ValidationConfig()
     model: ModelConfig = ModelConfig()

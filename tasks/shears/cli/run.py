@@ -19,15 +19,21 @@ def _fmt_bytes(n: int) -> str:
 
 
 def artifact_table(metrics: MetricsRecord, latency: LatencyRecord | None) -> Table:
+    from shears.task import metric_info
+
     base = metrics.baseline
+    names = list(base.metrics) or [base.primary]  # the primary metric first, then the task's others
+    names = [base.primary, *(n for n in names if n != base.primary)]
     t = Table(title="Artifacts (why is my pruned model bigger?)")
-    for col in ("artifact", "raw bytes", "gzip bytes", "gz vs baseline", "accuracy", "latency ms", "note"):
+    for col in ("artifact", "raw bytes", "gzip bytes", "gz vs baseline", *(metric_info(n).label for n in names),
+                "latency ms", "note"):
         t.add_column(col, justify="left" if col in ("artifact", "note") else "right")
     lat = latency.latency if latency else {}
     for a in metrics.artifacts:
         ratio = base.gzip_bytes / max(a.gzip_bytes, 1)
         t.add_row(a.name, _fmt_bytes(a.raw_bytes), _fmt_bytes(a.gzip_bytes), f"{ratio:.2f}x",
-                  f"{a.accuracy:.4f}", f"{lat[a.name]:.3f}" if a.name in lat else "-", a.note)
+                  *(f"{a.metrics[n]:.4f}" if n in a.metrics else "-" for n in names),
+                  f"{lat[a.name]:.3f}" if a.name in lat else "-", a.note)
     return t
 
 
@@ -38,6 +44,10 @@ def comparison_line(gates: GatesRecord) -> str | None:
         return None
     if not c.comparable:
         return f"champion {c.run_id}: not comparable on this data ({c.reason})"
+    if c.challenger_score is not None:  # a regressor: mean per-row loss, paired interval, Wilcoxon
+        return (f"champion {c.run_id} on this run's {c.n} test rows: {c.metric.upper()} challenger "
+                f"{c.challenger_score:.4g} vs champion {c.champion_score:.4g} = {c.change_pct:+.2f} % (95% interval "
+                f"{c.ci_low_pct:+.2f} to {c.ci_high_pct:+.2f} %; lower is better), Wilcoxon p={c.wilcoxon_p:.3g}")
     data = "the same data" if c.same_data else "other data (its own recorded accuracy: " + (
         f"{c.champion_recorded_accuracy:.4f})" if c.champion_recorded_accuracy is not None else "unknown)")
     return (f"champion {c.run_id} on this run's {c.n} test rows: challenger {c.challenger_accuracy:.4f} vs champion "
@@ -50,6 +60,8 @@ def data_lines(results: dict[str, Any]) -> list[str]:
     """What was done to the data and the model to make them meet: channel axis, class names, the model's origin."""
     lines = []
     v = results.get("validate") or {}
+    if v.get("task"):
+        lines.append(f"task: {v['task']}: {v.get('task_reason') or 'as configured'}")
     if v.get("channel_axis"):
         lines.append(f"data: channel axis {v['channel_axis']} to fit the model's input shape")
     if v.get("classes"):
@@ -91,7 +103,7 @@ def search_table(search: SearchRecord, top: int = 8) -> Table:
     for r in shown:
         mark = " *" if r.number == search.winner else ""
         t.add_row(f"{r.number}{mark}", f"{r.gzip_bytes:,}" if r.gzip_bytes else "-",
-                  f"{r.accuracy:.4f}" if r.accuracy is not None else "-", "yes" if r.feasible else "[red]no[/]",
+                  f"{r.score:.4g}" if r.score is not None else "-", "yes" if r.feasible else "[red]no[/]",
                   r.recipe.describe())
     return t
 

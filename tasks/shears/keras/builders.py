@@ -62,6 +62,20 @@ def mlp(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
     )
 
 
+def tabular_mlp(input_shape: tuple[int, ...], units: int) -> keras.Model:
+    """Tabular regressors and binary scorers: Dense(128, relu) -> Dense(units), the regression tutorial's model
+    (one linear output: a value, or the logit of the positive class)."""
+    return keras.Sequential(
+        [
+            keras.layers.InputLayer(input_shape=input_shape, name="input"),
+            keras.layers.Dense(128, activation="relu", name="hidden"),
+            keras.layers.Dense(units, name="output"),
+        ],
+        name="tabular_mlp",
+    )
+
+
+TABULAR_SCORER = "shears.keras.builders:tabular_mlp"
 DEFAULT_BUILDERS = {"image": "shears.keras.builders:small_cnn", "tabular": "shears.keras.builders:mlp"}
 
 

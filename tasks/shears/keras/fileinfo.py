@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from shears.errors import ConfigError
 from shears.keras.intake import DEFAULT_LIMITS, Limits, parse_model_file
+from shears.task import OutputLayer
 
 Generation = Literal["keras2", "keras3"]
 
@@ -24,6 +25,7 @@ class ModelFileInfo:
     keras_version: str
     config: dict[str, Any] | None  # the model's config as saved (None when the file has none)
     input_shape: tuple[int, ...] | None  # without the batch axis; None when not found (or several inputs)
+    output: OutputLayer | None = None  # the output layer's units and final activation, when the config says
 
     @property
     def origin(self) -> str:
@@ -68,6 +70,58 @@ def _input_shape(config: dict[str, Any] | None) -> tuple[int, ...] | None:
     return None
 
 
+def _activation(value: Any) -> str | None:
+    """'sigmoid' from a Keras 2 string or a Keras 3 serialized function ({"config": "sigmoid", ...})."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        inner = value.get("config")
+        if isinstance(inner, str):
+            return inner
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            return str(inner["name"])
+    return None
+
+
+def _output_layer(config: dict[str, Any] | None) -> OutputLayer | None:
+    """Units and final activation of the one output, walking back over Activation/Softmax layers (Sequential)
+    or from the Functional output layer; None when the config does not say (several outputs, unknown)."""
+    if not isinstance(config, dict):
+        return None
+    inner = config.get("config", {})
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    if not isinstance(layers, list) or not layers:
+        return None
+    by_name = {(lay.get("config") or {}).get("name", lay.get("name")): lay for lay in layers if isinstance(lay, dict)}
+    if config.get("class_name") == "Sequential":
+        chain = [lay for lay in layers if isinstance(lay, dict)][::-1]
+    else:
+        outputs = inner.get("output_layers")
+        if not isinstance(outputs, list) or not outputs:
+            return None
+        if isinstance(outputs[0], list):
+            if len(outputs) != 1:
+                return None
+            outputs = outputs[0]
+        found = by_name.get(outputs[0])
+        chain = [found] if isinstance(found, dict) else []
+    activation: str | None = None
+    for lay in chain:
+        cls, cfg = lay.get("class_name"), lay.get("config") or {}
+        if cls in ("Activation", "Softmax"):
+            activation = activation or ("softmax" if cls == "Softmax" else _activation(cfg.get("activation")))
+            continue
+        if cls in ("Dropout", "ActivityRegularization"):
+            continue
+        units = cfg.get("units")
+        if cls == "Dense" and isinstance(units, int):
+            act = _activation(cfg.get("activation"))
+            final = activation or (act if act != "linear" else None)
+            return OutputLayer(units, final)
+        return None
+    return None
+
+
 def inspect_model_file(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> ModelFileInfo:
     """Format, Keras generation, config and input shape of .keras / .h5 bytes, read and checked without Keras
     (shears.keras.intake: sizes, allow-listed classes, plain HDF5); a one-line ConfigError otherwise."""
@@ -77,4 +131,4 @@ def inspect_model_file(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) 
     if not version and isinstance(config, dict) and "module" in config:
         version = "3"  # Keras 3 configs name each object's module; Keras 2 configs do not
     return ModelFileInfo(fmt, _generation(version) if version else "keras2", version or "unknown", config,
-                         _input_shape(config))
+                         _input_shape(config), _output_layer(config))

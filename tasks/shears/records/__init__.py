@@ -33,7 +33,7 @@ from shears.records.card import (
     CardSignature,
     ModelCardRecord,
 )
-from shears.records.data import CheckRecord, ValidationRecord
+from shears.records.data import CheckRecord, TaskRecord, ValidationRecord
 from shears.records.evaluation import (
     ArtifactRecord,
     LatencyRecord,
@@ -127,6 +127,7 @@ __all__ = [
     "SignatureRef",
     "SparsityRecord",
     "Split",
+    "TaskRecord",
     "TensorCheckRecord",
     "TimingRecord",
     "TrialRecord",

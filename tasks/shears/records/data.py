@@ -19,6 +19,17 @@ class CheckRecord(_Model):
     expected: str
 
 
+class TaskRecord(_Model):
+    """The run's task as chosen at validate (shears.task.choose_task); every later step reads it from here."""
+
+    kind: Literal["multiclass", "binary", "regression"]
+    num_classes: int
+    units: int
+    output: Literal["logits", "probabilities", "values"]
+    reason: str = ""
+    primary: str | None = None  # the metric gates and the search judge by
+
+
 class ValidationRecord(Record, schema="shears.validation/v1", file="validation.json"):
     dataset: str
     dataset_sha256: str
@@ -40,6 +51,7 @@ class ValidationRecord(Record, schema="shears.validation/v1", file="validation.j
     model_input_shape: list[int] | None = None  # of a pre-trained model, read from its file
     # rows per split as the run used them ("train", "validation", "test"); `test_rows` counts the source's own
     split_rows: dict[str, int] | None = None
+    task: TaskRecord | None = None  # None: written before Shears knew tasks (a multi-class classifier)
 
     @property
     def failed(self) -> list[CheckRecord]:

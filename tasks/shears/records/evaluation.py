@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, model_validator
 
 from shears.errors import RecordError
 from shears.records.base import Record, Split, _Model
 
 
 class ArtifactRecord(_Model):
-    """One artifact's measurements: bytes as stored, gzipped bytes (deterministic), test accuracy."""
+    """One artifact's measurements: bytes as stored, gzipped bytes (deterministic), its metrics on the test split.
+
+    `metrics` holds every metric of the run's task and `primary` names the one gates and the search judge by;
+    `accuracy` is the classifiers' (None for a regressor). Records written before metrics had a map load with
+    `metrics = {"accuracy": accuracy}`.
+    """
 
     name: str
     file: str
     kind: str  # "keras" or "tflite"
     raw_bytes: int
     gzip_bytes: int
-    accuracy: float
+    accuracy: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    primary: str = "accuracy"
     note: str = ""
     # .tflite only: gzip of the file with every weight zeroed (the flatbuffer's structure); the rest is weights
     structure_gzip_bytes: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metrics_from_accuracy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("metrics") and data.get("accuracy") is not None:
+            data = {**data, "metrics": {"accuracy": data["accuracy"]}}
+        return data
+
+    @property
+    def score(self) -> float:
+        """The primary metric's value."""
+        return float(self.metrics[self.primary])
 
 
 class MetricsRecord(Record, schema="shears.metrics/v1", file="metrics.json"):
     deployable: str
     artifacts: list[ArtifactRecord]
-    # accuracy of always answering the test split's most frequent class (the no-skill baseline)
+    # accuracy of always answering the test split's most frequent class (the no-skill baseline); classifiers
     test_majority_rate: float | None = None
+    task: str = "multiclass"
+    # every metric of the constant answer on the test split (majority class, positive rate, training mean)
+    no_skill: dict[str, float] = Field(default_factory=dict)
     split: Split = "test"
 
     def artifact(self, name: str) -> ArtifactRecord | None:

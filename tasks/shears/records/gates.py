@@ -51,6 +51,22 @@ class ChampionComparisonRecord(_Model):
     champion_gzip_bytes: int | None = None  # its deployable, gzipped by the same function
     same_data: bool | None = None  # the champion was trained on this run's dataset (same sha256)
     champion_dataset_sha256: str | None = None
+    # by task: what was compared (accuracy for classifiers; a regressor's mean per-row loss, MSE or MAE)
+    task: str = "multiclass"
+    metric: str = "accuracy"
+    challenger_score: float | None = None  # regression: mean per-row loss of each on these rows
+    champion_score: float | None = None
+    difference: float | None = None  # challenger - champion, in the metric's units (positive: worse)
+    ci_low: float | None = None  # 95% paired bootstrap interval of `difference`
+    ci_high: float | None = None
+    change_pct: float | None = None  # difference in % of the champion's
+    ci_low_pct: float | None = None
+    ci_high_pct: float | None = None
+    wilcoxon_p: float | None = None  # two-sided signed-rank test of the per-row loss differences
+    # binary: ΔAUC (challenger - champion) on these rows and its paired bootstrap interval
+    auc_difference: float | None = None
+    auc_ci_low: float | None = None
+    auc_ci_high: float | None = None
 
 
 class PolicyFloorsRecord(_Model):

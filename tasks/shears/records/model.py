@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from shears.records.base import Record, Split, Variant, _Model
 
 
+def _was(*old: str) -> AliasChoices:
+    """A field renamed when metrics got directions: records written before still load under the old key."""
+    return AliasChoices(*old)
+
+
 class BaselineRecord(Record, schema="shears.baseline/v1", file="baseline.json"):
-    accuracy: float
+    # the task's primary metric (`metric`; `accuracy` before tasks had kinds) on `split`
+    score: float = Field(validation_alias=_was("score", "accuracy"))
+    metric: str = "accuracy"
     builder: str | None
     pretrained: str | None
     history: dict[str, list[float]] = Field(default_factory=dict)
     params: int
-    split: Split = "test"  # where `accuracy` was measured (Shears 0.1: test; since the search: validation)
+    split: Split = "test"  # where `score` was measured (Shears 0.1: test; since the search: validation)
     gzip_bytes: int | None = None  # of the baseline .h5 without optimizer (the search's compression reference)
     prunable_layers: dict[str, int] = Field(default_factory=dict)  # layer -> kernel weights
     # where the model came from: "trained here", "Keras 2 .h5", "Keras 3 .keras", ...
@@ -38,7 +45,8 @@ class Recipe(_Model):
     qat_learning_rate: float = 1e-4
     variant: Variant = "dynamic_range"
     fixed_batch: bool = False
-    tolerated_drop_pp: float | None = None  # the threshold that allocated `sparsity` (search trials)
+    # the threshold that allocated `sparsity` (search trials), in the primary metric's unit (pp or %)
+    tolerated_drop_pp: float | None = None
 
     @property
     def qat_scheme(self) -> str | None:
@@ -90,13 +98,14 @@ class Schedule(_Model):
 
 
 class PruneRecord(Record, schema="shears.prune/v1", file="prune.json"):
-    accuracy: float
+    score: float = Field(validation_alias=_was("score", "accuracy"))  # the primary metric, on `split`
+    metric: str = "accuracy"
     pruned_layers: list[str]
     schedule: Schedule
     mask_update_steps: list[int]
     sparsity_by_step: list[tuple[int, float]]
     history: dict[str, list[float]] = Field(default_factory=dict)
-    split: Split = "test"  # where `accuracy` was measured
+    split: Split = "test"  # where `score` was measured
     layer_sparsity: dict[str, float] = Field(default_factory=dict)  # per-layer targets (a recipe may differ per layer)
     recipe: Recipe | None = None
     trial: int | None = None  # the search trial this run published

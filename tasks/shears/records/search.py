@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from shears.records.base import Record, Split, _Model
 from shears.records.model import Recipe
 
 
 class SensitivityPoint(_Model):
+    """The primary metric with one layer pruned to `sparsity`, and how much worse than the baseline it is
+    (percentage points for accuracy-like metrics, percent for errors; `SensitivityRecord.unit`)."""
+
     sparsity: float
-    accuracy: float
-    drop_pp: float
+    score: float = Field(validation_alias=AliasChoices("score", "accuracy"))
+    drop: float = Field(validation_alias=AliasChoices("drop", "drop_pp"))
 
 
 class LayerSensitivityRecord(_Model):
@@ -27,7 +30,9 @@ class LayerSensitivityRecord(_Model):
 class SensitivityRecord(Record, schema="shears.sensitivity/v1", file="sensitivity.json"):
     split: Split = "validation"
     method: str = "magnitude pruning of one layer at a time, no fine-tune"
-    baseline_accuracy: float
+    baseline_score: float = Field(validation_alias=AliasChoices("baseline_score", "baseline_accuracy"))
+    metric: str = "accuracy"
+    unit: Literal["pp", "%"] = "pp"
     ladder: list[float]
     layers: list[LayerSensitivityRecord]
 
@@ -55,7 +60,7 @@ class TrialRecord(Record, schema="shears.trial/v1"):
     params: dict[str, Any] = Field(default_factory=dict)  # the search parameters that made the recipe
     state: Literal["planned", "complete", "failed"] = "planned"
     split: Split = "validation"
-    accuracy: float | None = None
+    score: float | None = Field(None, validation_alias=AliasChoices("score", "accuracy"))  # the primary metric
     gzip_bytes: int | None = None
     raw_bytes: int | None = None
     structure_gzip_bytes: int | None = None
@@ -63,6 +68,7 @@ class TrialRecord(Record, schema="shears.trial/v1"):
     violations: list[str] = Field(default_factory=list)
     constraints: list[float] = Field(default_factory=list)  # <= 0 each when feasible (Optuna's convention)
     checks: list[TensorCheckRecord] = Field(default_factory=list)
+    output_problem: str | None = None  # a regressor's .tflite outputs collapsed or saturated (then infeasible)
     seconds: float = 0.0
     error: str | None = None
     traceback: str | None = None  # a failure that was not a recipe the model cannot take: where it was raised
@@ -76,12 +82,14 @@ class SearchRecord(Record, schema="shears.search/v1", file="search.json"):
     objective: str = "gzip bytes of the deployable .tflite (minimize)"
     sampler: str
     budget: dict[str, float]
-    baseline_accuracy: float
+    metric: str = "accuracy"  # the primary metric every `score` here is
+    baseline_score: float = Field(validation_alias=AliasChoices("baseline_score", "baseline_accuracy"))
     baseline_gzip_bytes: int
-    majority_rate: float
+    # the no-skill answer's primary metric on the validation split (the majority class for classifiers)
+    no_skill_score: float = Field(validation_alias=AliasChoices("no_skill_score", "majority_rate"))
     trials: list[TrialRecord]
     winner: int | None
     winner_feasible: bool
-    frontier: list[int]  # trial numbers on the size/accuracy Pareto frontier, smallest first
+    frontier: list[int]  # trial numbers on the size/score Pareto frontier, smallest first
     seconds: dict[str, float] = Field(default_factory=dict)  # per phase
     note: str = ""

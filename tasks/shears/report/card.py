@@ -72,9 +72,9 @@ def _baseline(r: RunRecords, baseline: BaselineRecord | None) -> CardBaseline | 
         batch_size=m.batch_size if m and trained else None,
         learning_rate=m.learning_rate if m and trained else None,
         seed=m.seed if m and trained else None,
-        accuracy=baseline.accuracy if baseline else None,
+        accuracy=baseline.score if baseline else None,
         accuracy_split=baseline.split if baseline else None,
-        test_accuracy=tested.accuracy if tested else None,
+        test_accuracy=tested.score if tested else None,
     )
 
 
@@ -94,7 +94,7 @@ def _pruning(r: RunRecords) -> CardPruning | None:
         tolerance=p.sparsity_tolerance,
         epochs=recipe.prune_epochs if recipe else p.epochs,
         seed=p.seed,
-        accuracy_after_finetune=rec.accuracy if rec else None,
+        accuracy_after_finetune=rec.score if rec else None,
         layers=list(r.sparsity.layers) if r.sparsity else [],
         sparsity_passed=r.sparsity.passed if r.sparsity else None,
         accuracy_split=rec.split if rec else None,

@@ -73,13 +73,17 @@ def plot_sizes(rows: Sequence[ArtifactRecord], deployable: str | None) -> str:
 def plot_accuracy(rows: Sequence[ArtifactRecord], deployable: str | None, min_accuracy: float | None) -> str:
     fig = figure(8.0, 3.4)
     ax: Axes = fig.add_subplot()
-    accs = [r.accuracy for r in rows]
+    from shears.task import metric_info
+
+    primary = rows[0].primary if rows else "accuracy"
+    label = metric_info(primary).label
+    accs = [r.score for r in rows]
     xs = list(range(len(rows)))
     colors = [GZIP_COLOR if r.name == deployable else RAW_COLOR for r in rows]
     ax.bar(xs, accs, color=colors, edgecolor=GZIP_COLOR, linewidth=0.6)
     for x, a in zip(xs, accs, strict=True):
         ax.text(x, a, f"{a:.4f}", ha="center", va="bottom", fontsize=8)
-    base = next((r.accuracy for r in rows if r.name == "baseline"), None)
+    base = next((r.score for r in rows if r.name == "baseline"), None)
     if base is not None:
         ax.axhline(base, color=NEUTRAL_COLOR, linestyle=":", linewidth=1, label=f"baseline {base:.4f}")
     if min_accuracy is not None:
@@ -91,12 +95,16 @@ def plot_accuracy(rows: Sequence[ArtifactRecord], deployable: str | None, min_ac
             label=f"gate min_accuracy {min_accuracy:.4f}",
         )
     marks = [*accs, *([min_accuracy] if min_accuracy is not None else [])]
-    # Zoom in on the interesting band, but keep every bar top and the gate line visibly inside the axes.
-    ax.set_ylim(max(0.0, min(marks) - 0.05), min(1.005, max(marks) + 0.02))
+    if primary == "accuracy":
+        # Zoom in on the interesting band, but keep every bar top and the gate line visibly inside the axes.
+        ax.set_ylim(max(0.0, min(marks) - 0.05), min(1.005, max(marks) + 0.02))
+    else:
+        ax.set_ylim(0.0, max(marks) * 1.15 if marks and max(marks) > 0 else 1.0)
     ax.set_xticks(xs, [r.name for r in rows], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("test accuracy")
+    better = "higher" if metric_info(primary).direction == "higher" else "lower"
+    ax.set_ylabel(f"test {label} ({better} is better)")
     fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    ax.set_title("Test accuracy per artifact (dark: deployable)", fontsize=10)
+    ax.set_title(f"Test {label} per artifact (dark: deployable)", fontsize=10)
     return png_data_uri(fig)
 
 
@@ -265,12 +273,12 @@ def plot_trend(entries: Sequence[TrendEntry]) -> str:
 
 
 def plot_search(trials: Sequence[TrialRecord], frontier: Sequence[int], winner: int | None,
-                min_accuracy: float | None, baseline_accuracy: float | None) -> str:
-    """Every completed trial: gzipped bytes vs validation accuracy, the Pareto frontier and the winner."""
+                min_accuracy: float | None, baseline_accuracy: float | None, metric_label: str = "accuracy") -> str:
+    """Every completed trial: gzipped bytes vs the validation metric, the Pareto frontier and the winner."""
     fig = figure(8.0, 4.2)
     ax: Axes = fig.add_subplot()
-    done = [(t.number, float(t.gzip_bytes), float(t.accuracy), t.feasible) for t in trials
-            if t.state == "complete" and t.gzip_bytes and t.accuracy is not None]
+    done = [(t.number, float(t.gzip_bytes), float(t.score), t.feasible) for t in trials
+            if t.state == "complete" and t.gzip_bytes and t.score is not None]
     for feasible, color, label in ((True, PASS_COLOR, "passes every gate"), (False, FAIL_COLOR, "fails a gate")):
         pts = [p for p in done if p[3] == feasible]
         if pts:
@@ -295,10 +303,10 @@ def plot_search(trials: Sequence[TrialRecord], frontier: Sequence[int], winner: 
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(lambda v, _pos: _kb(v))
     ax.set_xlabel("deployable .tflite, gzipped (log scale)")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(f"validation {metric_label}")
     ax.margins(y=0.1)
     fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-    ax.set_title("Search trials: size vs accuracy on the validation split", fontsize=10)
+    ax.set_title(f"Search trials: size vs {metric_label} on the validation split", fontsize=10)
     return png_data_uri(fig)
 
 
@@ -307,11 +315,13 @@ def plot_sensitivity(sensitivity: SensitivityRecord) -> str:
     fig = figure(8.0, 3.6)
     ax: Axes = fig.add_subplot()
     for row in sensitivity.layers:
-        ax.plot([p.sparsity for p in row.points], [p.drop_pp for p in row.points], marker="o", linewidth=1.2,
+        ax.plot([p.sparsity for p in row.points], [p.drop for p in row.points], marker="o", linewidth=1.2,
                 label=f"{row.layer} ({row.weights:,} weights)")
     ax.axhline(0, color=NEUTRAL_COLOR, linewidth=0.8)
     ax.set_xlabel("sparsity of that layer alone")
-    ax.set_ylabel("validation accuracy drop (pp)")
+    from shears.task import metric_info
+
+    ax.set_ylabel(f"validation {metric_info(sensitivity.metric).label} worse by ({sensitivity.unit})")
     fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     ax.set_title("Per-layer sensitivity (magnitude pruning, no fine-tune)", fontsize=10)
     return png_data_uri(fig)

@@ -17,6 +17,7 @@ from shears.report.plots import (
     plot_sparsity,
 )
 from shears.report.readers import RunRecords
+from shears.task import drop, metric_info
 
 
 class _NotAvailable(Exception):
@@ -70,11 +71,17 @@ def _summary(r: RunRecords) -> _Body:
     facts: list[tuple[str, str]] = []
     if dep:
         facts.append(("deployable", dep.name))
-        acc = f"{dep.accuracy:.4f}"
+        if r.metrics and r.metrics.task != "multiclass":
+            facts.append(("task", r.metrics.task))
+        info = metric_info(dep.primary)
+        acc = f"{dep.score:.4g}"
         if base:
-            drop_pp = (dep.accuracy - base.accuracy) * 100
-            acc += f" (baseline {base.accuracy:.4f}, {drop_pp:+.2f} pp)"
-        facts.append(("test accuracy", acc))
+            worse = drop(dep.primary, base.score, dep.score)
+            acc += f" (baseline {base.score:.4g}, {worse:+.2f} {info.unit} worse; {info.direction} is better)"
+        facts.append((f"test {info.label}", acc))
+        others = [f"{metric_info(k).label} {v:.4g}" for k, v in dep.metrics.items() if k != dep.primary]
+        if others:
+            facts.append(("other test metrics", ", ".join(others)))
         size = f"{dep.gzip_bytes:,} B gzipped"
         if base:
             ratio = base.gzip_bytes / max(dep.gzip_bytes, 1)
@@ -144,13 +151,16 @@ def _sizes(r: RunRecords) -> _Body:
 def _accuracy(r: RunRecords) -> _Body:
     arts = _artifacts(r)
     lat = r.latency.latency if r.latency else {}
-    min_acc = r.config.gates.min_accuracy if r.config else None
-    base = next((a.accuracy for a in arts if a.name == "baseline"), None)
+    primary = arts[0].primary if arts else "accuracy"
+    min_acc = r.config.gates.min_accuracy if r.config and primary == "accuracy" else None
+    base = next((a.score for a in arts if a.name == "baseline"), None)
+    others = sorted({k for a in arts for k in a.metrics if k != primary})
     rows = [
         {
             "name": a.name,
-            "accuracy": a.accuracy,
-            "delta_pp": "\u2014" if base is None else f"{(a.accuracy - base) * 100:+.2f}",
+            "accuracy": a.score,
+            "others": [f"{a.metrics[k]:.4g}" if k in a.metrics else "\u2014" for k in others],
+            "delta_pp": "\u2014" if base is None else f"{-drop(primary, base, a.score):+.2f}",
             "latency": f"{lat[a.name]:.4f}" if a.name in lat else "\u2014",
             "deployable": a.name == _deployable(r),
         }
@@ -162,7 +172,8 @@ def _accuracy(r: RunRecords) -> _Body:
         else "latency.json not available (not kept for rejected runs)"
     )
     return _Body(
-        {"rows": rows, "latency_note": latency_note},
+        {"rows": rows, "latency_note": latency_note, "metric": metric_info(primary).label,
+         "unit": metric_info(primary).unit, "others": [metric_info(k).label for k in others]},
         plots=[{"src": plot_accuracy(arts, _deployable(r), min_acc), "alt": "test accuracy per artifact"}],
     )
 
@@ -202,7 +213,7 @@ def _schedule(r: RunRecords) -> _Body:
             "schedule": sorted(r.prune.schedule.model_dump().items()),
             "updates": updates,
             "pruned_layers": r.prune.pruned_layers,
-            "accuracy": r.prune.accuracy,
+            "accuracy": r.prune.score,
         },
         plots=[
             {
@@ -277,17 +288,19 @@ def _search(r: RunRecords) -> _Body:
     s = r.search
     rows = [{
         "number": t.number, "round": t.round, "origin": t.origin, "recipe": t.recipe.describe(), "state": t.state,
-        "gzip": t.gzip_bytes, "structure": t.structure_gzip_bytes, "accuracy": t.accuracy, "feasible": t.feasible,
+        "gzip": t.gzip_bytes, "structure": t.structure_gzip_bytes, "accuracy": t.score, "feasible": t.feasible,
         "why": "; ".join(t.violations) or (t.error or ""), "seconds": t.seconds, "winner": t.number == s.winner,
         "frontier": t.number in s.frontier,
     } for t in s.trials]
     min_acc = r.config.gates.min_accuracy if r.config else None
     data = {"rows": rows, "enabled": s.enabled, "sampler": s.sampler, "winner": s.winner,
             "feasible": s.winner_feasible, "budget": s.budget, "seconds": sorted(s.seconds.items()),
-            "baseline_accuracy": s.baseline_accuracy, "baseline_gzip": s.baseline_gzip_bytes}
+            "baseline_accuracy": s.baseline_score, "baseline_gzip": s.baseline_gzip_bytes,
+            "metric": metric_info(s.metric).label}
     plots = []
     if any(t.state == "complete" for t in s.trials):
-        plots.append({"src": plot_search(s.trials, s.frontier, s.winner, min_acc, s.baseline_accuracy),
+        plots.append({"src": plot_search(s.trials, s.frontier, s.winner, min_acc if s.metric == "accuracy" else None,
+                                         s.baseline_score, metric_info(s.metric).label),
                       "alt": "search trials: gzipped bytes vs validation accuracy"})
     return _Body(data, plots=plots)
 
@@ -296,9 +309,10 @@ def _sensitivity_section(r: RunRecords) -> _Body:
     if r.sensitivity is None:
         raise _NotAvailable("no sensitivity.json (the search was off)")
     sens = r.sensitivity
-    rows = [{"layer": row.layer, "weights": row.weights, "drops": [p.drop_pp for p in row.points]}
+    rows = [{"layer": row.layer, "weights": row.weights, "drops": [p.drop for p in row.points]}
             for row in sens.layers]
-    return _Body({"ladder": sens.ladder, "rows": rows, "baseline": sens.baseline_accuracy, "method": sens.method},
+    return _Body({"ladder": sens.ladder, "rows": rows, "baseline": sens.baseline_score, "method": sens.method,
+                  "metric": metric_info(sens.metric).label, "unit": sens.unit},
                  plots=[{"src": plot_sensitivity(sens), "alt": "per-layer sensitivity"}])
 
 

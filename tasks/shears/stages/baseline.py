@@ -8,16 +8,16 @@ import numpy as np
 
 from shears.config import ModelConfig
 from shears.errors import ConfigError, first_line
-from shears.keras.builders import DEFAULT_BUILDERS, resolve_builder
+from shears.keras.builders import DEFAULT_BUILDERS, TABULAR_SCORER, resolve_builder
 from shears.keras.tfcompat import keras, set_seed
-from shears.keras.training import compile_for_classification, history_dict, keras_accuracy
+from shears.keras.training import compile_for_task, history_dict, keras_score
 from shears.stages.data import Splits
 
 
 @dataclass
 class BaselineResult:
     model: keras.Model
-    accuracy: float  # on the validation split (the test split is read once, at evaluate)
+    score: float  # the primary metric on the validation split (the test split is read once, at evaluate)
     builder: str | None
     pretrained: bool
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -34,36 +34,43 @@ def check_model_fits(model: keras.Model, data: Splits) -> None:
     if tuple(d for d in in_shape) != data_shape:
         raise ConfigError(f"model input shape {in_shape} does not match data feature shape {data_shape}")
     out = model.output_shape[-1]
-    if out == 1:
-        raise ConfigError(f"model has a single output: Shears prunes classifiers with one output per class "
-                          f"({data.num_classes} here); a 1-output (regression or sigmoid) model is refused")
-    if out != data.num_classes:
-        raise ConfigError(f"model has {out} outputs but the data has {data.num_classes} classes")
+    want = data.output_units
+    if out != want:
+        task = data.task
+        have = f"{task.num_classes} classes" if task.classification else "a continuous target"
+        raise ConfigError(f"model has {out} output unit(s) but this {task.kind} task ({have}) needs {want}")
     try:
         scores = model(data.x_train[:1], training=False)
     except Exception as exc:  # TF raises many types for shape problems
         raise ConfigError(f"model cannot run on one sample of shape {data_shape}: {type(exc).__name__}: "
                           f"{first_line(exc)}") from None
-    if tuple(scores.shape) != (1, data.num_classes):
+    if tuple(scores.shape) != (1, want):
         raise ConfigError(f"model gives outputs of shape {tuple(scores.shape)} for one sample; expected "
-                          f"(1, {data.num_classes})")
+                          f"(1, {want})")
+
+
+def default_builder(data: Splits) -> str:
+    """The kind's default; tabular regressors and binary scorers get tabular_mlp (the seeds' regressor)."""
+    if data.kind == "tabular" and data.task.kind in ("regression", "binary"):
+        return TABULAR_SCORER
+    return DEFAULT_BUILDERS[data.kind]
 
 
 def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
     """Build the configured (or kind-default) model and train it with seeds fixed."""
-    spec = cfg.builder or DEFAULT_BUILDERS[data.kind]
+    spec = cfg.builder or default_builder(data)
     builder = resolve_builder(spec)
     keras.backend.clear_session()  # auto-generated layer names end up in the files: keep them stable
     set_seed(cfg.seed)
     try:
-        model = builder(data.input_shape, data.num_classes)
+        model = builder(data.input_shape, data.output_units)
     except (ValueError, TypeError) as exc:  # e.g. a 3x3 convolution over 2x2 images
         raise ConfigError(f"model.builder '{spec}' cannot build a model for inputs of shape {data.input_shape}: "
                           f"{first_line(exc)}") from None
     if not isinstance(model, keras.Model):
         raise ConfigError(f"model.builder '{spec}' returned {type(model).__name__}, not a tf.keras Model")
     check_model_fits(model, data)
-    compile_for_classification(model, cfg.learning_rate)
+    compile_for_task(model, cfg.learning_rate, data.task)
     hist = model.fit(
         data.x_train,
         data.y_train,
@@ -74,7 +81,7 @@ def train_baseline(data: Splits, cfg: ModelConfig) -> BaselineResult:
         shuffle=True,
         verbose=0,
     )
-    return BaselineResult(model, keras_accuracy(model, data.x_val, data.y_val), spec, False, history_dict(hist))
+    return BaselineResult(model, keras_score(model, data.x_val, data.y_val, data.task), spec, False, history_dict(hist))
 
 
 @dataclass(frozen=True)
@@ -109,4 +116,4 @@ def check_conversion(reference: np.ndarray, rebuilt: object, rows: np.ndarray, t
 def evaluate_pretrained(model: keras.Model, data: Splits) -> BaselineResult:
     """The seeds' "prune my pre-trained model" flow: no training, just check and evaluate."""
     check_model_fits(model, data)
-    return BaselineResult(model, keras_accuracy(model, data.x_val, data.y_val), None, True, {})
+    return BaselineResult(model, keras_score(model, data.x_val, data.y_val, data.task), None, True, {})

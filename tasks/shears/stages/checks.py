@@ -17,6 +17,7 @@ import pandas as pd
 from shears.config import ValidationConfig
 from shears.records import CheckRecord, ValidationRecord
 from shears.stages.data import RawDataset, num_classes_of
+from shears.task import Task, task_record
 
 
 def _row_table(raw: RawDataset) -> pd.DataFrame:
@@ -34,6 +35,7 @@ def _row_table(raw: RawDataset) -> pd.DataFrame:
                 {
                     "split": split_name,
                     "label": y.astype(np.float64),
+                    "label_nonfinite": (~np.isfinite(y.astype(np.float64))).astype(np.int64),
                     "n_features": flat.shape[1],
                     "feature_shape": "x".join(str(d) for d in x.shape[1:]),
                     "nonfinite": (~finite).sum(axis=1),
@@ -57,7 +59,8 @@ def _class_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"label": counts.index, "count": counts.to_numpy(), "ratio": counts.to_numpy() / smallest})
 
 
-def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int) -> dict[str, list[tuple[str, Any]]]:
+def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int,
+                  task: Task) -> dict[str, list[tuple[str, Any]]]:
     import great_expectations as gx
 
     ge = gx.expectations
@@ -66,11 +69,13 @@ def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int) -> d
         ("minimum rows", ge.ExpectTableRowCountToBeBetween(min_value=cfg.min_rows)),
         ("no NaN/inf values", ge.ExpectColumnValuesToBeBetween(column="nonfinite", min_value=0, max_value=0)),
         ("label present", ge.ExpectColumnValuesToNotBeNull(column="label")),
-        (
-            "label domain",
-            ge.ExpectColumnValuesToBeInSet(column="label", value_set=[float(c) for c in range(num_classes)]),
-        ),
     ]
+    if not task.classification:
+        return _regression_expectations(rows, raw, cfg)
+    rows.append((
+        "label domain",
+        ge.ExpectColumnValuesToBeInSet(column="label", value_set=[float(c) for c in range(num_classes)]),
+    ))
     # Only checks that can fail: with no test split of its own, the shape and count columns are computed from
     # the very array they would be compared with (a check that always passes, once counted on the card).
     if raw.x_test is not None:
@@ -95,7 +100,37 @@ def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int) -> d
         # one class = nothing to learn: such a model scores 100 % and would become champion
         ("at least two classes per split", ge.ExpectColumnValuesToBeBetween(column="classes", min_value=2)),
     ]
+    if task.kind == "binary":  # the share of label 1 within the configured prevalence bounds
+        rows.append(("positive rate", ge.ExpectColumnMeanToBeBetween(
+            column="label", min_value=cfg.min_prevalence, max_value=cfg.max_prevalence)))
     return {"rows": rows, "classes": classes, "splits": splits}
+
+
+def _regression_expectations(rows: list[tuple[str, Any]], raw: RawDataset,
+                             cfg: ValidationConfig) -> dict[str, list[tuple[str, Any]]]:
+    """A continuous target: finite, within the configured range, not constant (a constant target has nothing
+    to learn and a constant model would match it)."""
+    import great_expectations as gx
+
+    ge = gx.expectations
+    rows.append(("target finite", ge.ExpectColumnValuesToBeBetween(column="label_nonfinite", min_value=0,
+                                                                   max_value=0)))
+    if cfg.target_min is not None or cfg.target_max is not None:
+        rows.append(("target range", ge.ExpectColumnValuesToBeBetween(column="label", min_value=cfg.target_min,
+                                                                      max_value=cfg.target_max)))
+    rows.append(("target varies", ge.ExpectColumnStdevToBeBetween(column="label", min_value=0, strict_min=True)))
+    if raw.x_test is not None:
+        feature_shape = "x".join(str(d) for d in raw.x.shape[1:])
+        rows.append(("feature shape consistent",
+                     ge.ExpectColumnValuesToBeInSet(column="feature_shape", value_set=[feature_shape])))
+    if cfg.feature_count is not None:
+        rows.append(("feature count", ge.ExpectColumnValuesToBeBetween(
+            column="n_features", min_value=cfg.feature_count, max_value=cfg.feature_count)))
+    if cfg.value_min is not None:
+        rows.append(("value range (min)", ge.ExpectColumnMinToBeBetween(column="row_min", min_value=cfg.value_min)))
+    if cfg.value_max is not None:
+        rows.append(("value range (max)", ge.ExpectColumnMaxToBeBetween(column="row_max", max_value=cfg.value_max)))
+    return {"rows": rows}
 
 
 def _observed(result: dict[str, Any], column: str | None) -> Any:
@@ -126,22 +161,26 @@ def _describe(kwargs: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def validate_data(raw: RawDataset, cfg: ValidationConfig) -> ValidationRecord:
-    """Run every expectation built from `cfg` and the data kind; never raises on bad data."""
+def validate_data(raw: RawDataset, cfg: ValidationConfig, task: Task | None = None) -> ValidationRecord:
+    """Run every expectation built from `cfg`, the data kind and the task; never raises on bad data.
+
+    `task` (None: a multi-class classifier, as before tasks had kinds) is recorded in validation.json."""
     from shears.keras.quiet import quiet_python_loggers
 
     quiet_python_loggers()  # before GX is imported: its import alone logs ~200 INFO lines
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    num_classes = num_classes_of(raw, cfg.num_classes)
+    task = task or Task("multiclass", num_classes_of(raw, cfg.num_classes), num_classes_of(raw, cfg.num_classes),
+                        "logits")
+    num_classes = num_classes_of(raw, cfg.num_classes) if task.classification else 0
     rows = _row_table(raw)
     tables = {"rows": rows, "classes": _class_table(rows), "splits": _split_table(rows)}
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = ctx.data_sources.add_pandas("shears")
     checks: list[CheckRecord] = []
-    for table_name, specs in _expectations(raw, cfg, num_classes).items():
+    for table_name, specs in _expectations(raw, cfg, num_classes, task).items():
         batch = source.add_dataframe_asset(table_name).add_batch_definition_whole_dataframe("all")
         suite = ctx.suites.add(gx.ExpectationSuite(name=f"shears-{table_name}", expectations=[e for _, e in specs]))
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"v-{table_name}", data=batch, suite=suite))
@@ -172,4 +211,5 @@ def validate_data(raw: RawDataset, cfg: ValidationConfig) -> ValidationRecord:
         checks=checks,
         success=all(c.success for c in checks),
         class_names=list(raw.class_names) if raw.class_names is not None else None,
+        task=task_record(task),
     )

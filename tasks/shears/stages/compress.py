@@ -17,7 +17,7 @@ import numpy as np
 
 from shears.config import PruneConfig
 from shears.keras.tfcompat import keras, set_seed, tfmot
-from shears.keras.training import compile_for_classification, history_dict, keras_accuracy
+from shears.keras.training import compile_for_task, history_dict, keras_score
 from shears.records import Recipe, SparsityRecord
 from shears.stages.data import Splits
 from shears.stages.prune import PruneResult, clone_with_weights, prune_finetune
@@ -31,7 +31,7 @@ class CompressResult:
     stripped: keras.Model  # no wrappers: pruned (and clustered) weights in a plain Keras model
     final: keras.Model  # what is converted: `stripped`, or the QAT model
     sparsity: SparsityRecord  # of `stripped`, incl. distinct values of clustered layers
-    accuracy: float  # of `final`, on the validation split
+    score: float  # the primary metric of `final`, on the validation split
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
@@ -57,7 +57,7 @@ def cluster_finetune(model: keras.Model, data: Splits, clusters: dict[str, int],
                                   preserve_sparsity=True)
 
     clustered = keras.models.clone_model(base, clone_function=wrap)
-    compile_for_classification(clustered, learning_rate)
+    compile_for_task(clustered, learning_rate, data.task)
     hist = clustered.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
     return cl.strip_clustering(clustered), history_dict(hist)
 
@@ -93,7 +93,7 @@ def qat_finetune(model: keras.Model, data: Splits, recipe: Recipe, *, batch_size
             inner = getattr(layer, "layer", None)
             if inner is not None and inner.name in recipe.sparsity and inner.name not in recipe.clusters:
                 layer.trainable = False
-    compile_for_classification(qat, recipe.qat_learning_rate)
+    compile_for_task(qat, recipe.qat_learning_rate, data.task)
     hist = qat.fit(data.x_train, data.y_train, epochs=recipe.qat_epochs, batch_size=batch_size, shuffle=True,
                    verbose=0)
     if recipe.qat_scheme == "pcqat":
@@ -150,4 +150,4 @@ def compress(baseline: keras.Model, data: Splits, recipe: Recipe, cfg: PruneConf
     if recipe.qat:
         final, history["qat"] = qat_finetune(stripped, data, recipe, batch_size=cfg.batch_size, seed=cfg.seed)
     return CompressResult(prune.model, prune, stripped, final, sparsity,
-                          keras_accuracy(final, data.x_val, data.y_val), history)
+                          keras_score(final, data.x_val, data.y_val, data.task), history)

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from shears.errors import ConfigError, DataError, first_line
+from shears.task import Task
 
 DataKind = Literal["image", "tabular"]
 DEFAULT_DATA_NAME = "sklearn-digits"
@@ -56,6 +57,18 @@ class Splits:
     kind: DataKind
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    task_: Task | None = None  # None: a multi-class classifier over num_classes logits (before tasks had kinds)
+
+    @property
+    def task(self) -> Task:
+        if self.task_ is not None:
+            return self.task_
+        return Task("multiclass", self.num_classes, self.num_classes, "logits")
+
+    @property
+    def output_units(self) -> int:
+        """How many output units a model for these splits has (a model trained here gets this many)."""
+        return self.task.units
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -96,7 +109,7 @@ def _check_labels(name: str, arr: np.ndarray, rows: int, xname: str) -> np.ndarr
     if arr.dtype.kind == "U":  # class names: mapped to ids by _name_labels
         return arr
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise DataError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
+        raise DataError(f"{name} must hold integer class ids or numeric targets, got dtype {arr.dtype}")
     return arr
 
 
@@ -307,26 +320,33 @@ def fit_channel_axis(raw: RawDataset, model_shape: tuple[int, ...] | None) -> tu
 
 
 def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int,
-          validation_fraction: float = 0.1) -> Splits:
+          validation_fraction: float = 0.1, *, task: Task | None = None) -> Splits:
     """The source's own test split, else a seeded stratified one; then a seeded stratified validation split
-    carved from what remains for training. Run only after validation."""
+    carved from what remains for training. Run only after validation.
+
+    Stratified by the task: by class, or by quantile bins of a regression target (a continuous target is
+    never cast to integers)."""
     from sklearn.model_selection import train_test_split
 
+    task = task or Task("multiclass", num_classes, num_classes, "logits")
     x = raw.x.astype(np.float32)
-    y = raw.y.astype(np.int64)
+    y = task.labels(raw.y)
     if raw.x_test is not None and raw.y_test is not None:
         x_tr, y_tr = x, y
-        x_te, y_te = raw.x_test.astype(np.float32), raw.y_test.astype(np.int64)
+        x_te, y_te = raw.x_test.astype(np.float32), task.labels(raw.y_test)
     else:
-        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed,
+                                                  stratify=task.stratify(y))
     x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=validation_fraction, random_state=seed + 1,
-                                              stratify=y_tr)
+                                              stratify=task.stratify(y_tr))
+    if not task.classification:
+        return Splits(x_tr, y_tr, x_va, y_va, 0, raw.kind, x_te, y_te, task)
     for name, labels in (("training", y_tr), ("validation", y_va), ("test", y_te)):
         present = len(np.unique(labels))
         if present < 2:
             raise DataError(f"the {name} split holds {present} class(es); a classifier needs at least two in "
                             "the training, validation and test split")
-    return Splits(x_tr, y_tr, x_va, y_va, num_classes, raw.kind, x_te, y_te)
+    return Splits(x_tr, y_tr, x_va, y_va, num_classes, raw.kind, x_te, y_te, task)
 
 
 def _npz(**arrays: np.ndarray) -> bytes:
@@ -346,13 +366,13 @@ def holdout_to_npz(s: Splits) -> bytes:
     return _npz(x_test=x, y_test=y)
 
 
-def splits_from_npz(search: bytes, test: bytes | None = None) -> Splits:
-    """Splits from the staged files; without `test` the test arrays are absent (None)."""
+def splits_from_npz(search: bytes, test: bytes | None = None, task: Task | None = None) -> Splits:
+    """Splits from the staged files; without `test` the test arrays are absent (None). `task`: the one
+    validation.json records (the arrays do not say it)."""
     with np.load(io.BytesIO(search), allow_pickle=False) as z:
         kind: DataKind = "image" if str(z["kind"]) == "image" else "tabular"
-        out = Splits(z["x_train"], z["y_train"], z["x_val"], z["y_val"], int(z["num_classes"]), kind)
+        out = Splits(z["x_train"], z["y_train"], z["x_val"], z["y_val"], int(z["num_classes"]), kind, task_=task)
     if test is None:
         return out
     with np.load(io.BytesIO(test), allow_pickle=False) as t:
-        return Splits(out.x_train, out.y_train, out.x_val, out.y_val, out.num_classes, out.kind,
-                      t["x_test"], t["y_test"])
+        return replace(out, x_test=t["x_test"], y_test=t["y_test"])

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from shears.records import ArtifactRecord
+from shears.task import Task
 
 
 def gzip_size(data: bytes) -> int:
@@ -44,6 +45,8 @@ def tflite_outputs(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
     interp = _interpreter(model)
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
+    scale, zero = out.get("quantization", (0.0, 0))
+    dequantize = out["dtype"] in (np.int8, np.uint8) and scale
     fixed = int(inp["shape_signature"][0]) == 1 if len(inp.get("shape_signature", [])) else False
     step = 1 if fixed else batch
     outs = []
@@ -57,7 +60,29 @@ def tflite_outputs(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
         interp.set_tensor(inp["index"], chunk)
         interp.invoke()
         outs.append(np.array(interp.get_tensor(out["index"])))
-    return np.concatenate(outs)
+    raw = np.concatenate(outs)
+    if dequantize:  # int8 outputs in real units: probabilities and regression values need them, argmax does not
+        return np.asarray((raw.astype(np.float32) - np.float32(zero)) * np.float32(scale))
+    return raw
+
+
+def tflite_output_levels(model: bytes, x: np.ndarray) -> tuple[int, float]:
+    """How an int8 output resolves on `x`: distinct output values, and the share of rows at the quantized
+    range's ends (saturated). A float output: (distinct values, 0.0)."""
+    interp = _interpreter(model)
+    out = interp.get_output_details()[0]
+    values = tflite_outputs(model, x)
+    distinct = len(np.unique(values))
+    if out["dtype"] not in (np.int8, np.uint8):
+        return distinct, 0.0
+    scale, zero = out["quantization"]
+    info = np.iinfo(out["dtype"])
+    q = np.round(values / scale + zero) if scale else values
+    return distinct, float(np.mean((q <= info.min) | (q >= info.max)))
+
+
+def tflite_metrics(model: bytes, x: np.ndarray, y: np.ndarray, task: Task) -> dict[str, float]:
+    return task.metrics(tflite_outputs(model, x), y)
 
 
 def tflite_predict(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -67,6 +92,10 @@ def tflite_predict(model: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 def tflite_accuracy(model: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(tflite_predict(model, x) == y))
+
+
+def tflite_score(model: bytes, x: np.ndarray, y: np.ndarray, task: Task) -> float:
+    return float(tflite_metrics(model, x, y, task)[task.primary])
 
 
 def tflite_latency_ms(model: bytes, sample: np.ndarray, runs: int) -> float:
@@ -88,9 +117,11 @@ def tflite_latency_ms(model: bytes, sample: np.ndarray, runs: int) -> float:
     return statistics.median(times) * 1000.0
 
 
-def measure(name: str, file: str, kind: str, data: bytes, accuracy: float, note: str = "") -> ArtifactRecord:
+def measure(name: str, file: str, kind: str, data: bytes, metrics: dict[str, float], primary: str = "accuracy",
+            note: str = "") -> ArtifactRecord:
+    rounded = {k: round(v, 6) for k, v in metrics.items()}
     return ArtifactRecord(name=name, file=file, kind=kind, raw_bytes=len(data), gzip_bytes=gzip_size(data),
-                          accuracy=round(accuracy, 6), note=note)
+                          accuracy=rounded.get("accuracy"), metrics=rounded, primary=primary, note=note)
 
 
 def majority_rate(labels: np.ndarray) -> float | None:

@@ -66,3 +66,83 @@ def paired_comparison(challenger_correct: np.ndarray, champion_correct: np.ndarr
         both_right=int(np.count_nonzero(a & c)), both_wrong=int(np.count_nonzero(~a & ~c)),
         mcnemar_p=float(f"{mcnemar_exact(b, cc):.4g}"),  # significant digits: tiny p-values stay readable
     )
+
+
+@dataclass(frozen=True)
+class PairedLossStats:
+    """Two regressors' per-row losses (squared or absolute error) on the same rows."""
+
+    n: int
+    challenger_mean: float  # mean per-row loss: MSE (squared) or MAE (absolute)
+    champion_mean: float
+    difference: float  # challenger - champion (positive: the challenger is worse)
+    ci_low: float  # 95% paired percentile bootstrap interval of the difference
+    ci_high: float
+    wilcoxon_p: float  # two-sided Wilcoxon signed-rank test of the per-row differences
+
+    @property
+    def change_pct(self) -> float:
+        return self.difference / max(abs(self.champion_mean), 1e-12) * 100
+
+    @property
+    def ci_low_pct(self) -> float:
+        return self.ci_low / max(abs(self.champion_mean), 1e-12) * 100
+
+    @property
+    def ci_high_pct(self) -> float:
+        return self.ci_high / max(abs(self.champion_mean), 1e-12) * 100
+
+
+def paired_bootstrap_mean(delta: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES,
+                          seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """95% percentile interval of the mean of per-row differences, rows resampled (fixed seed)."""
+    n = delta.size
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples, dtype=np.float64)
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, resamples, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, resamples - start), n))
+        means[start : start + len(idx)] = delta[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def paired_loss_comparison(challenger_loss: np.ndarray, champion_loss: np.ndarray, *,
+                           resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> PairedLossStats:
+    """Paired statistics of per-row losses: the mean difference, its bootstrap interval, Wilcoxon's p."""
+    a = np.asarray(challenger_loss, dtype=np.float64)
+    c = np.asarray(champion_loss, dtype=np.float64)
+    if a.shape != c.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError("both models must be scored on the same, non-empty set of rows")
+    delta = a - c
+    lo, hi = paired_bootstrap_mean(delta, resamples=resamples, seed=seed)
+    if np.any(delta != 0):
+        from scipy.stats import wilcoxon
+
+        p = float(wilcoxon(delta, zero_method="wilcox", alternative="two-sided").pvalue)
+    else:
+        p = 1.0
+    return PairedLossStats(n=a.size, challenger_mean=round(float(a.mean()), 6), champion_mean=round(float(c.mean()), 6),
+                           difference=round(float(delta.mean()), 6), ci_low=round(lo, 6), ci_high=round(hi, 6),
+                           wilcoxon_p=float(f"{p:.4g}"))
+
+
+def paired_auc_difference(y: np.ndarray, challenger_score: np.ndarray, champion_score: np.ndarray, *,
+                          resamples: int = 2_000, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """ΔAUC (challenger - champion) on the same rows, and its 95% paired bootstrap interval (fixed seed)."""
+    from shears.task import roc_auc
+
+    y = np.asarray(y).astype(bool)
+    a, c = np.asarray(challenger_score, dtype=np.float64), np.asarray(champion_score, dtype=np.float64)
+    point_a, point_c = roc_auc(y, a), roc_auc(y, c)
+    if point_a is None or point_c is None:
+        raise ValueError("ΔAUC needs both classes among the rows")
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(resamples):
+        idx = rng.integers(0, y.size, size=y.size)
+        da, dc = roc_auc(y[idx], a[idx]), roc_auc(y[idx], c[idx])
+        if da is not None and dc is not None:
+            diffs.append(da - dc)
+    lo, hi = np.percentile(np.asarray(diffs), [2.5, 97.5])
+    return round(point_a - point_c, 6), round(float(lo), 6), round(float(hi), 6)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from shears.config import PruneConfig
 from shears.errors import ConfigError, not_prunable
 from shears.keras.tfcompat import PruneRegistry, keras, set_seed, tfmot
-from shears.keras.training import compile_for_classification, history_dict, keras_accuracy
+from shears.keras.training import compile_for_task, history_dict, keras_score
 from shears.stages.data import Splits
 from shears.stages.schedule import Schedule, derive_schedule
 
@@ -23,9 +23,10 @@ class PruneResult:
     model: keras.Model  # still wrapped; strip with shears.stages.strip
     schedule: Schedule  # the steps every layer follows; final_sparsity = the highest layer target
     pruned_layers: list[str]
-    accuracy: float  # on the validation split
+    score: float  # the primary metric on the validation split
     history: dict[str, list[float]] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)  # layer -> final sparsity
+    metric: str = "accuracy"  # what `score` is
 
 
 def _tfmot_schedule(s: Schedule) -> object:
@@ -110,7 +111,7 @@ def prune_finetune(
 
     # clone_function reuses `base`'s layer objects (our private clone), so trained weights carry over
     pruned = keras.models.clone_model(base, clone_function=wrap)
-    compile_for_classification(pruned, cfg.learning_rate)
+    compile_for_task(pruned, cfg.learning_rate, data.task)
     callbacks: list[keras.callbacks.Callback] = [tfmot.sparsity.keras.UpdatePruningStep()]
     if log_dir is not None and _has_tensorboard():
         callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=log_dir))
@@ -118,9 +119,8 @@ def prune_finetune(
         data.x_train, data.y_train, epochs=epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
         callbacks=callbacks,
     )
-    return PruneResult(pruned, schedule, list(targets), keras_accuracy(pruned, data.x_val, data.y_val),
-                       history_dict(hist),
-                       dict(targets))
+    return PruneResult(pruned, schedule, list(targets), keras_score(pruned, data.x_val, data.y_val, data.task),
+                       history_dict(hist), dict(targets), data.task.primary)
 
 
 def _has_tensorboard() -> bool:

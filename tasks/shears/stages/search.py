@@ -30,7 +30,7 @@ def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[s
     smallest rung already costs more is not pruned)."""
     out = {}
     for layer in sensitivity.layers:
-        ok = [p.sparsity for p in layer.points if p.drop_pp <= tolerated_drop_pp]
+        ok = [p.sparsity for p in layer.points if p.drop <= tolerated_drop_pp]
         if ok:
             out[layer.layer] = max(ok)
     return out
@@ -46,7 +46,7 @@ def levels(sensitivity: SensitivityRecord,
     allocations and the narrow bands between (e.g. 0.9 and 0.93 on the Dense layer) are rarely sampled.
     """
     lo, hi = tolerated_drop_pp
-    cuts = sorted({lo, *(p.drop_pp for layer in sensitivity.layers for p in layer.points if lo < p.drop_pp <= hi)})
+    cuts = sorted({lo, *(p.drop for layer in sensitivity.layers for p in layer.points if lo < p.drop <= hi)})
     out: list[tuple[float, dict[str, float]]] = []
     for t in cuts:
         alloc = allocate(sensitivity, t)
@@ -218,14 +218,16 @@ def _inside(params: dict[str, Any], cfg: PipelineConfig, n_levels: int) -> bool:
 class Reference:
     """What the constraints compare a trial with, all measured on the validation split (or files)."""
 
-    accuracy: float  # baseline, validation split
+    score: float  # baseline's primary metric, validation split
     gzip_bytes: int  # baseline .h5 without optimizer
-    majority_rate: float  # always answering the validation split's most frequent class
+    no_skill: float  # the constant answer's primary metric on the validation split (majority class, mean, ...)
+    metric: str = "accuracy"
 
 
-def constraints(accuracy: float, gzip_bytes: int, gates: GateConfig, ref: Reference, margin_pp: float,
+def constraints(score: float, gzip_bytes: int, gates: GateConfig, ref: Reference, margin_pp: float,
                 checks_passed: bool) -> tuple[list[float], list[str]]:
-    """The gates as constraints (<= 0 each when satisfied; accuracy in pp, sizes in % of the limit), and why not."""
+    """The gates as constraints (<= 0 each when satisfied; the metric in its unit (pp or %), sizes in % of the
+    limit), and why not. `margin_pp`: how far inside its gates a trial must be, in the metric's unit."""
     c: list[float] = []
     why: list[str] = []
 
@@ -234,18 +236,10 @@ def constraints(accuracy: float, gzip_bytes: int, gates: GateConfig, ref: Refere
         if value > 0:
             why.append(reason)
 
-    if gates.min_accuracy is not None:
-        floor = gates.min_accuracy * 100 + margin_pp
-        add(floor - accuracy * 100, f"accuracy {accuracy:.4f} < {floor / 100:.4f} (min_accuracy + margin)")
-    if gates.max_accuracy_drop_pp is not None:
-        drop = (ref.accuracy - accuracy) * 100
-        add(drop - (gates.max_accuracy_drop_pp - margin_pp),
-            f"drop {drop:.2f} pp from baseline {ref.accuracy:.4f} > {gates.max_accuracy_drop_pp - margin_pp:.2f} pp")
-    if gates.min_skill_margin_pp is not None:
-        skill = (accuracy - ref.majority_rate) * 100
-        # strictly above the majority class, as the gate: a margin of 0 still fails a constant model
-        add(gates.min_skill_margin_pp - skill if skill > 0 else max(gates.min_skill_margin_pp - skill, 1e-6),
-            f"only {skill:+.2f} pp over the majority class")
+    if ref.metric == "accuracy":
+        _accuracy_constraints(score, gates, ref, margin_pp, add)
+    else:
+        _metric_constraints(score, gates, ref, margin_pp, add)
     if gates.max_gzip_bytes is not None:
         add((gzip_bytes - gates.max_gzip_bytes) / gates.max_gzip_bytes * 100,
             f"{gzip_bytes} B > max_gzip_bytes {gates.max_gzip_bytes}")
@@ -253,33 +247,81 @@ def constraints(accuracy: float, gzip_bytes: int, gates: GateConfig, ref: Refere
         limit = ref.gzip_bytes / gates.min_compression_ratio
         add((gzip_bytes - limit) / limit * 100,
             f"{ref.gzip_bytes / max(gzip_bytes, 1):.2f}x < min_compression_ratio {gates.min_compression_ratio:.2f}x")
-    add(0.0 if checks_passed else 1.0, "the .tflite does not hold the recipe's sparsity/clusters")
+    add(0.0 if checks_passed else 1.0, "the .tflite does not hold the recipe's sparsity/clusters (or its outputs "
+        "collapse)")
     return c, why
 
 
-def pareto_frontier(trials: Sequence[TrialRecord]) -> list[int]:
-    """Trial numbers not beaten on both size and accuracy by another trial, smallest first."""
-    done = [t for t in trials if t.state == "complete" and t.gzip_bytes is not None and t.accuracy is not None]
+def _metric_constraints(score: float, gates: GateConfig, ref: Reference, margin: float, add: Any) -> None:
+    """Any metric with its direction (MSE, MAE, AUC, ...): the bounds, the change from the baseline, the skill."""
+    from shears.task import drop, metric_info
+
+    info = metric_info(ref.metric)
+    name = info.label
+    if gates.metric_min is not None:
+        add(gates.metric_min - score, f"{name} {score:.4g} < metric_min {gates.metric_min:g}")
+    if gates.metric_max is not None:
+        add(score - gates.metric_max, f"{name} {score:.4g} > metric_max {gates.metric_max:g}")
+    worse = drop(ref.metric, ref.score, score)
+    if gates.max_change_pct is not None and info.unit == "%":
+        add(worse - (gates.max_change_pct - margin),
+            f"{name} {score:.4g} vs baseline {ref.score:.4g} = {worse:+.2f} % > +{gates.max_change_pct - margin:.2f} %")
+    if gates.max_change is not None:
+        absolute = score - ref.score if info.direction == "lower" else ref.score - score
+        add(absolute - gates.max_change, f"{name} worse by {absolute:.4g} > max_change {gates.max_change:g}")
+    if gates.min_skill_margin_pct is not None and info.unit == "%":
+        skill = -drop(ref.metric, ref.no_skill, score)  # % better than the constant answer
+        add(gates.min_skill_margin_pct - skill if skill > 0 else max(gates.min_skill_margin_pct - skill, 1e-6),
+            f"only {skill:+.2f} % better than the constant answer's {name} {ref.no_skill:.4g}")
+
+
+def _accuracy_constraints(accuracy: float, gates: GateConfig, ref: Reference, margin_pp: float, add: Any) -> None:
+    if gates.min_accuracy is not None:
+        floor = gates.min_accuracy * 100 + margin_pp
+        add(floor - accuracy * 100, f"accuracy {accuracy:.4f} < {floor / 100:.4f} (min_accuracy + margin)")
+    if gates.max_accuracy_drop_pp is not None:
+        drop = (ref.score - accuracy) * 100
+        add(drop - (gates.max_accuracy_drop_pp - margin_pp),
+            f"drop {drop:.2f} pp from baseline {ref.score:.4f} > {gates.max_accuracy_drop_pp - margin_pp:.2f} pp")
+    if gates.min_skill_margin_pp is not None:
+        skill = (accuracy - ref.no_skill) * 100
+        # strictly above the majority class, as the gate: a margin of 0 still fails a constant model
+        add(gates.min_skill_margin_pp - skill if skill > 0 else max(gates.min_skill_margin_pp - skill, 1e-6),
+            f"only {skill:+.2f} pp over the majority class")
+
+
+def _best_first(metric: str, score: float | None) -> float:
+    from shears.task import sort_key
+
+    return sort_key(metric, score) if score is not None else float("inf")
+
+
+def pareto_frontier(trials: Sequence[TrialRecord], metric: str = "accuracy") -> list[int]:
+    """Trial numbers not beaten on both size and the metric (with its direction) by another trial, smallest
+    first."""
+    done = [t for t in trials if t.state == "complete" and t.gzip_bytes is not None and t.score is not None]
     front = []
     for t in done:
-        assert t.gzip_bytes is not None and t.accuracy is not None
-        beaten = any(o is not t and o.gzip_bytes is not None and o.accuracy is not None
-                     and o.gzip_bytes <= t.gzip_bytes and o.accuracy >= t.accuracy
-                     and (o.gzip_bytes < t.gzip_bytes or o.accuracy > t.accuracy) for o in done)
+        assert t.gzip_bytes is not None and t.score is not None
+        mine = _best_first(metric, t.score)
+        beaten = any(o is not t and o.gzip_bytes is not None and o.score is not None
+                     and o.gzip_bytes <= t.gzip_bytes and _best_first(metric, o.score) <= mine
+                     and (o.gzip_bytes < t.gzip_bytes or _best_first(metric, o.score) < mine) for o in done)
         if not beaten:
             front.append(t)
-    return [t.number for t in sorted(front, key=lambda t: (t.gzip_bytes or 0, -(t.accuracy or 0), t.number))]
+    return [t.number for t in sorted(front, key=lambda t: (t.gzip_bytes or 0, _best_first(metric, t.score),
+                                                           t.number))]
 
 
-def select(trials: Sequence[TrialRecord]) -> tuple[TrialRecord, bool]:
-    """The smallest feasible trial (ties: more accurate, then earlier); with none feasible, the closest one:
+def select(trials: Sequence[TrialRecord], metric: str = "accuracy") -> tuple[TrialRecord, bool]:
+    """The smallest feasible trial (ties: the better metric, then earlier); with none feasible, the closest one:
     fewest violated constraints, then the smallest worst violation."""
     done = [t for t in trials if t.state == "complete" and t.gzip_bytes is not None]
     if not done:
         raise ValueError("no trial completed")
     feasible = [t for t in done if t.feasible]
     if feasible:
-        return min(feasible, key=lambda t: (t.gzip_bytes or 0, -(t.accuracy or 0.0), t.number)), True
+        return min(feasible, key=lambda t: (t.gzip_bytes or 0, _best_first(metric, t.score), t.number)), True
 
     def closeness(t: TrialRecord) -> tuple[int, float, int]:
         bad = [v for v in t.constraints if v > 0]

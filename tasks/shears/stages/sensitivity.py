@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from shears.keras.tfcompat import keras
-from shears.keras.training import keras_accuracy
+from shears.keras.training import keras_score
 from shears.records import LayerSensitivityRecord, SensitivityPoint, SensitivityRecord
 from shears.stages.data import Splits
 from shears.stages.prune import clone_with_weights
+from shears.task import drop
 
 
 def magnitude_prune(kernel: np.ndarray, sparsity: float) -> np.ndarray:
@@ -30,24 +31,29 @@ def magnitude_prune(kernel: np.ndarray, sparsity: float) -> np.ndarray:
 
 
 def layer_sensitivity(model: keras.Model, data: Splits, layer: str, ladder: list[float],
-                      baseline_accuracy: float | None = None) -> LayerSensitivityRecord:
+                      baseline_score: float | None = None) -> LayerSensitivityRecord:
     """One layer at each sparsity of the ladder, on the validation split (a private clone: `model` is untouched)."""
     clone = clone_with_weights(model)
     target = clone.get_layer(layer)
     weights = target.get_weights()
     kernel_index = next(i for i, w in enumerate(target.weights) if w is target.kernel)
-    base = baseline_accuracy if baseline_accuracy is not None else keras_accuracy(clone, data.x_val, data.y_val)
+    task = data.task
+    base = baseline_score if baseline_score is not None else keras_score(clone, data.x_val, data.y_val, task)
     points = []
     for s in ladder:
         trial = list(weights)
         trial[kernel_index] = magnitude_prune(weights[kernel_index], s)
         target.set_weights(trial)
-        acc = keras_accuracy(clone, data.x_val, data.y_val)
-        points.append(SensitivityPoint(sparsity=s, accuracy=round(acc, 6), drop_pp=round((base - acc) * 100, 4)))
+        score = keras_score(clone, data.x_val, data.y_val, task)
+        worse = round(drop(task.primary, base, score), 4)
+        points.append(SensitivityPoint(sparsity=s, score=round(score, 6), drop=worse))
     target.set_weights(weights)
     return LayerSensitivityRecord(layer=layer, weights=int(np.prod(target.kernel.shape)), points=points)
 
 
-def assemble(parts: list[LayerSensitivityRecord], ladder: list[float], baseline_accuracy: float) -> SensitivityRecord:
-    return SensitivityRecord(baseline_accuracy=baseline_accuracy, ladder=list(ladder),
-                             layers=list(parts))
+def assemble(parts: list[LayerSensitivityRecord], ladder: list[float], baseline_score: float,
+             metric: str = "accuracy") -> SensitivityRecord:
+    from shears.task import metric_info
+
+    return SensitivityRecord(baseline_score=baseline_score, metric=metric, unit=metric_info(metric).unit,
+                             ladder=list(ladder), layers=list(parts))

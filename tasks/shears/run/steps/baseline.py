@@ -54,12 +54,13 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
         prunable = {name: int(result.model.get_layer(name).kernel.shape.num_elements())
                     for name in prunable_layer_names(result.model)}
         record = BaselineRecord(
-            accuracy=result.accuracy, builder=result.builder, pretrained=uri, history=result.history,
+            score=result.score, metric=data_splits.task.primary, builder=result.builder, pretrained=uri,
+            history=result.history,
             params=int(result.model.count_params()), split="validation", gzip_bytes=gzip_size(data),
             prunable_layers=prunable, origin=origin,
             conversion_max_abs_diff=conv.max_abs_diff if conv else None,
             conversion_samples=conv.samples if conv else None, conversion_tolerance=conv.tolerance if conv else None)
         ctx.put_record(record)
-    return {"model": ctx.layout.staging(L.BASELINE_MODEL), "accuracy": result.accuracy, "split": "validation",
+    return {"model": ctx.layout.staging(L.BASELINE_MODEL), record.metric: result.score, "split": "validation",
             "origin": origin, "conversion_max_abs_diff": record.conversion_max_abs_diff,
             "conversion_samples": record.conversion_samples, "conversion_tolerance": record.conversion_tolerance}

@@ -15,6 +15,7 @@ from shears.store import read_uri
 if TYPE_CHECKING:
     from shears.run.context import RunContext
     from shears.stages.data import Splits
+    from shears.task import Task
 
 
 @contextmanager
@@ -42,7 +43,15 @@ def splits(ctx: RunContext, *, test: bool = False) -> Splits:
     """Train and validation; the test split only for evaluate (everything before it never loads it)."""
     from shears.stages.data import splits_from_npz
 
-    return splits_from_npz(ctx.get(L.SEARCH_SPLITS), ctx.get(L.TEST_SPLIT) if test else None)
+    return splits_from_npz(ctx.get(L.SEARCH_SPLITS), ctx.get(L.TEST_SPLIT) if test else None, run_task(ctx))
+
+
+def run_task(ctx: RunContext) -> Task:
+    """The task validate chose and recorded in validation.json (never derived again)."""
+    from shears.records import ValidationRecord
+    from shears.task import task_of
+
+    return task_of(ctx.get_record(ValidationRecord))
 
 
 def read_model_uri(uri: str, s3_client: Callable[[], Any] | None) -> bytes:

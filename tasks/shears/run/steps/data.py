@@ -10,9 +10,11 @@ from shears.store import layout as L
 from shears.store import read_uri
 
 if TYPE_CHECKING:
+    from shears.keras.fileinfo import ModelFileInfo
     from shears.records import ValidationRecord
     from shears.run.context import RunContext
     from shears.stages.data import RawDataset
+    from shears.task import Task
 
 
 def step_validate(ctx: RunContext) -> dict[str, Any]:
@@ -50,17 +52,19 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
             raw = load_digits_default()
         else:
             raw = parse_dataset(read_uri(uri, ctx.s3_client), uri, ctx.cfg.data.label_column)
-        report = validate_data(raw, ctx.cfg.validation)
+        info = _model_info(ctx)
+        task = _choose_task(ctx, raw, info)
+        report = validate_data(raw, ctx.cfg.validation, task)
         if not report.success:
             ctx.put_record(report)
             raise DataError(report.summary())
         raw, report = _scaled(ctx, raw, report)
         try:
-            raw, report = _with_channel_axis(ctx, raw, report)
+            raw, report = _with_channel_axis(raw, report, info)
             try:
-                classes = num_classes_of(raw, ctx.cfg.validation.num_classes)
+                classes = num_classes_of(raw, ctx.cfg.validation.num_classes) if task.classification else 0
                 splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes,
-                               ctx.cfg.data.validation_fraction)
+                               ctx.cfg.data.validation_fraction, task=task)
             except ValueError as exc:
                 raise DataError(f"cannot split data: {exc}") from None
             report = report.model_copy(update={"split_rows": {
@@ -88,7 +92,35 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         "input_scale": report.input_scale,
         "channel_axis": report.channel_axis,
         "classes": report.class_names,
+        "task": task.describe(),
+        "task_reason": task.reason,
     }
+
+
+def _model_info(ctx: RunContext) -> ModelFileInfo | None:
+    """A user's model file, parsed and checked without Keras (sizes, allow-listed classes, plain HDF5):
+    refused here (exit 2); None when the baseline is trained here."""
+    from shears.keras.fileinfo import inspect_model_file
+
+    if not ctx.cfg.model.pretrained:
+        return None
+    return inspect_model_file(read_model_uri(ctx.cfg.model.pretrained, ctx.s3_client), ctx.cfg.model.pretrained)
+
+
+def _choose_task(ctx: RunContext, raw: RawDataset, info: ModelFileInfo | None) -> Task:
+    """The run's task, once (recorded in validation.json; every later step reads it from there)."""
+    import numpy as np
+
+    from shears.errors import ConfigError
+    from shears.task import TaskError, choose_task, with_metric
+
+    labels = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
+    try:
+        task = choose_task(ctx.cfg.task, labels, num_classes=ctx.cfg.validation.num_classes,
+                           output=info.output if info else None, class_names=raw.class_names is not None)
+        return with_metric(task, ctx.cfg.gates.metric)
+    except TaskError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _scaled(ctx: RunContext, raw: RawDataset, report: ValidationRecord) -> tuple[RawDataset, ValidationRecord]:
@@ -103,16 +135,13 @@ def _scaled(ctx: RunContext, raw: RawDataset, report: ValidationRecord) -> tuple
     return raw, report.model_copy(update={"input_scale": scaling.scale, "input_dtype": scaling.dtype})
 
 
-def _with_channel_axis(ctx: RunContext, raw: RawDataset,
-                       report: ValidationRecord) -> tuple[RawDataset, ValidationRecord]:
+def _with_channel_axis(raw: RawDataset, report: ValidationRecord,
+                       info: ModelFileInfo | None) -> tuple[RawDataset, ValidationRecord]:
     """Grayscale images given the channel axis a pre-trained model expects (or the reverse), recorded."""
-    from shears.keras.fileinfo import inspect_model_file
     from shears.stages.data import fit_channel_axis
 
-    if not ctx.cfg.model.pretrained:
+    if info is None:
         return raw, report
-    # parsed and checked without Keras (sizes, allow-listed classes, plain HDF5): refused here, exit 2
-    info = inspect_model_file(read_model_uri(ctx.cfg.model.pretrained, ctx.s3_client), ctx.cfg.model.pretrained)
     raw, how = fit_channel_axis(raw, info.input_shape)
     shape = list(info.input_shape) if info.input_shape is not None else None
     return raw, report.model_copy(update={"channel_axis": how, "model_input_shape": shape})

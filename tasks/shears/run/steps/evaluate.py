@@ -18,12 +18,14 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
     """Sizes and test accuracy of every artifact (metrics.json), structure bytes of every .tflite, and TFLite
     latency (latency.json). The only step that reads the test split: the final figures, once."""
     from shears.keras.modelio import model_from_bytes
-    from shears.keras.training import keras_accuracy
+    from shears.keras.training import keras_metrics
     from shears.stages.inspect import structure_gzip_bytes
-    from shears.stages.measure import majority_rate, measure, tflite_accuracy, tflite_latency_ms
+    from shears.stages.measure import measure, tflite_latency_ms, tflite_metrics
 
     with timed(ctx, "evaluate", machine=True):
-        x_test, y_test = splits(ctx, test=True).test()
+        data_splits = splits(ctx, test=True)
+        task = data_splits.task
+        x_test, y_test = data_splits.test()
         prune = ctx.get_record(PruneRecord)
         deployable = prune.recipe.variant if prune.recipe else ctx.cfg.convert.deployable
         rows = []
@@ -33,14 +35,14 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             ("stripped", L.STRIPPED_MODEL, ".h5 without wrappers or optimizer", False),
         ):
             data = ctx.get(file)
-            acc = keras_accuracy(model_from_bytes(data, pruned=pruned), x_test, y_test)
-            rows.append(measure(name, file, "keras", data, acc, note))
+            scores = keras_metrics(model_from_bytes(data, pruned=pruned), x_test, y_test, task)
+            rows.append(measure(name, file, "keras", data, scores, task.primary, note))
         if ctx.has(L.STRIPPED_KERAS3):  # given back in the user's format: it must load in Keras 3 and score the same
             from shears.keras.keras3 import keras3_from_bytes
 
             data = ctx.get(L.STRIPPED_KERAS3)
-            acc = keras_accuracy(keras3_from_bytes(data, L.STRIPPED_KERAS3), x_test, y_test)
-            rows.append(measure("stripped_keras3", L.STRIPPED_KERAS3, "keras", data, acc,
+            scores = keras_metrics(keras3_from_bytes(data, L.STRIPPED_KERAS3), x_test, y_test, task)
+            rows.append(measure("stripped_keras3", L.STRIPPED_KERAS3, "keras", data, scores, task.primary,
                                 "Keras 3 .keras of the stripped model (your format, no optimizer)"))
         latency = {}
         runs = ctx.cfg.convert.latency_runs
@@ -51,13 +53,13 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             note = "deployable" if variant == deployable else "from the stripped model, for comparison"
             if variant == deployable and prune.recipe is not None:
                 note = f"deployable: {prune.recipe.describe()}"
-            acc = tflite_accuracy(data, x_test, y_test)
-            row = measure(f"tflite_{variant}", file, "tflite", data, acc, note)
+            scores = tflite_metrics(data, x_test, y_test, task)
+            row = measure(f"tflite_{variant}", file, "tflite", data, scores, task.primary, note)
             rows.append(row.model_copy(update={"structure_gzip_bytes": structure_gzip_bytes(data)}))
             latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, x_test[0], runs), 4)
-        majority = majority_rate(y_test)
-        metrics = MetricsRecord(deployable=f"tflite_{deployable}", artifacts=rows,
-                                test_majority_rate=round(majority, 6) if majority is not None else None)
+        no_skill = task.no_skill(data_splits.y_train, y_test)
+        metrics = MetricsRecord(deployable=f"tflite_{deployable}", artifacts=rows, task=task.kind, no_skill=no_skill,
+                                test_majority_rate=no_skill.get("accuracy") if task.classification else None)
         ctx.put_record(metrics)
         ctx.put_record(LatencyRecord(unit="ms", batch=1, median_of=runs, latency=latency))
     return {"metrics": ctx.layout.staging(L.METRICS), "deployable": metrics.deployable}

@@ -44,10 +44,11 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
             ours = ctx.get(metrics.deployable_artifact.file)
             comparison = compare_with_champion(
                 ctx.store, champion, read_champion_manifest(ctx.store, champion), ours,
-                ctx.get_record(ValidationRecord), x_test, y_test, data.num_classes, ctx.cfg.gates.champion_rule)
+                ctx.get_record(ValidationRecord), x_test, y_test, data.num_classes, ctx.cfg.gates.champion_rule,
+                ctx.cfg.gates.champion_row_loss)
         gates = apply_policy(ctx.cfg, ctx.policy).gates  # the floors again: what was staged may not loosen them
         results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, gates, sparsity, comparison,
-                                 majority_rate=metrics.test_majority_rate)
+                                 majority_rate=metrics.test_majority_rate, no_skill=metrics.no_skill)
         if ctx.has(L.SEARCH):
             search = ctx.get_record(SearchRecord)
             # with the search on, the winner met every gate on validation, its .tflite checks included; with
@@ -88,9 +89,12 @@ def tflite_gate(search: SearchRecord) -> GateRecord:
     if bad:
         what = "; ".join(_check_text(c) for c in bad[:4])
         reason = f"the .tflite does not hold the recipe: {what}: FAILED"
+    elif won.output_problem:
+        reason = f"{won.output_problem}: FAILED"
     else:
         reason = f"the .tflite holds the recipe in its {len(won.checks)} compressed tensors: ok"
-    return GateRecord(name="tflite_verified", threshold=0, observed=len(bad), passed=not bad, reason=reason,
+    failed = len(bad) + (1 if won.output_problem else 0)
+    return GateRecord(name="tflite_verified", threshold=0, observed=failed, passed=not failed, reason=reason,
                       compared_to="the recipe")
 
 

@@ -32,10 +32,10 @@ def step_sensitivity(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
     with timed(ctx, f"sensitivity-{layer}", machine=True):
         baseline = ctx.get_record(BaselineRecord)
         model = model_from_bytes(ctx.get(L.BASELINE_MODEL))
-        part = layer_sensitivity(model, splits(ctx), layer, list(ctx.cfg.search.ladder), baseline.accuracy)
+        part = layer_sensitivity(model, splits(ctx), layer, list(ctx.cfg.search.ladder), baseline.score)
         ctx.put(L.sensitivity_part(layer), record_dumps(part.model_dump(mode="json")))
     worst = part.points[-1]
-    return {"layer": layer, "weights": part.weights, "drop_pp_at_top": worst.drop_pp}
+    return {"layer": layer, "weights": part.weights, "drop_at_top": worst.drop, "metric": baseline.metric}
 
 
 def _assemble_sensitivity(ctx: RunContext, baseline: BaselineRecord) -> SensitivityRecord:
@@ -44,7 +44,7 @@ def _assemble_sensitivity(ctx: RunContext, baseline: BaselineRecord) -> Sensitiv
 
     parts = [LayerSensitivityRecord.model_validate_json(ctx.get(L.sensitivity_part(name)))
              for name in baseline.prunable_layers]
-    record = assemble(parts, list(ctx.cfg.search.ladder), baseline.accuracy)
+    record = assemble(parts, list(ctx.cfg.search.ladder), baseline.score, baseline.metric)
     ctx.put_record(record)
     return record
 

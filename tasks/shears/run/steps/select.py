@@ -25,7 +25,7 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
         done = trials(ctx)
         baseline = ctx.get_record(BaselineRecord)
         try:
-            winner, feasible = select(done)
+            winner, feasible = select(done, baseline.metric)
         except ValueError:
             raise GateFailure(f"no trial completed: {why_no_trial(ctx, baseline, done)}") from None
         _adopt(ctx, winner)
@@ -34,7 +34,7 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
         _other_variants(ctx, winner)
         ctx.put_record(_search_record(ctx, baseline, done, winner, feasible))
     return {"winner": winner.number, "feasible": feasible, "trials": len(done), "gzip_bytes": winner.gzip_bytes,
-            "accuracy": winner.accuracy, "recipe": winner.recipe.describe()}
+            "score": winner.score, "metric": baseline.metric, "recipe": winner.recipe.describe()}
 
 
 def why_no_trial(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord]) -> str:
@@ -99,18 +99,20 @@ def _phase_seconds(ctx: RunContext) -> dict[str, float]:
 
 def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord], winner: TrialRecord,
                    feasible: bool) -> SearchRecord:
-    from shears.stages.measure import majority_rate
     from shears.stages.search import pareto_frontier
 
     search = ctx.cfg.search
+    data = splits(ctx)
+    metric = data.task.primary
     return SearchRecord(
         enabled=search.enabled,
         sampler=("optuna TPE (constraints, multivariate, constant liar), rebuilt from the trial records"
                  if search.enabled else "none: the configured recipe only"),
         budget={"max_trials": search.max_trials, "max_minutes": search.max_minutes, "rounds": search.rounds},
-        baseline_accuracy=baseline.accuracy, baseline_gzip_bytes=baseline.gzip_bytes or 0,
-        majority_rate=round(majority_rate(splits(ctx).y_val) or 0.0, 6), trials=done, winner=winner.number,
-        winner_feasible=feasible, frontier=pareto_frontier(done), seconds=_phase_seconds(ctx),
+        metric=metric, baseline_score=baseline.score, baseline_gzip_bytes=baseline.gzip_bytes or 0,
+        no_skill_score=data.task.no_skill(data.y_train, data.y_val).get(metric, 0.0), trials=done,
+        winner=winner.number, winner_feasible=feasible, frontier=pareto_frontier(done, metric),
+        seconds=_phase_seconds(ctx),
     )
 
 

@@ -32,7 +32,7 @@ def prune_key(ctx: RunContext, recipe: Recipe) -> str:
 def prune_record(result: Any, recipe: Recipe | None, trial: int | None) -> PruneRecord:
     s = result.schedule
     return PruneRecord(
-        accuracy=result.accuracy, pruned_layers=result.pruned_layers,
+        score=result.score, metric=result.metric, pruned_layers=result.pruned_layers,
         schedule=s, mask_update_steps=s.mask_updates(),
         sparsity_by_step=[(step, round(s.sparsity_at(step), 6)) for step in range(s.total_steps)],
         history=result.history, split="validation", layer_sparsity=dict(result.targets), recipe=recipe, trial=trial,
@@ -48,7 +48,7 @@ def _cached_prune(ctx: RunContext, key: str) -> tuple[Any, Any] | None:
         return None
     rec = PruneRecord.from_bytes(ctx.get(names[2]), names[2])
     result = PruneResult(model_from_bytes(ctx.get(names[0]), pruned=True), rec.schedule, rec.pruned_layers,
-                         rec.accuracy, rec.history, dict(rec.layer_sparsity))
+                         rec.score, rec.history, dict(rec.layer_sparsity), rec.metric)
     return result, model_from_bytes(ctx.get(names[1]))
 
 
@@ -78,7 +78,7 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
     from shears.stages.compress import compress
     from shears.stages.convert import convert_variant, representative_samples
     from shears.stages.inspect import check_tflite, structure_gzip_bytes
-    from shears.stages.measure import gzip_size, majority_rate, tflite_accuracy
+    from shears.stages.measure import gzip_size, tflite_output_levels, tflite_score
     from shears.stages.search import Reference, constraints
 
     number = int(item["trial"])
@@ -100,19 +100,24 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
             deploy = convert_variant(result.final, recipe.variant, calibration, fixed_batch=recipe.fixed_batch,
                                      compact=ctx.cfg.convert.compact)
             checks = check_tflite(deploy, result.stripped, recipe, ctx.cfg.prune.sparsity_tolerance)
-            accuracy = tflite_accuracy(deploy, data.x_val, data.y_val)
+            task = data.task
+            score = tflite_score(deploy, data.x_val, data.y_val, task)
             gz = gzip_size(deploy)
-            ref = Reference(baseline_rec.accuracy, baseline_rec.gzip_bytes or 0, majority_rate(data.y_val) or 0.0)
-            cons, why = constraints(accuracy, gz, ctx.cfg.gates, ref, ctx.cfg.search.val_margin_pp,
-                                    all(c.passed for c in checks))
+            no_skill = task.no_skill(data.y_train, data.y_val).get(task.primary, 0.0)
+            ref = Reference(baseline_rec.score, baseline_rec.gzip_bytes or 0, no_skill, task.primary)
+            resolved = output_resolution(task, *tflite_output_levels(deploy, data.x_val), len(data.x_val))
+            cons, why = constraints(score, gz, ctx.cfg.gates, ref, ctx.cfg.search.val_margin_pp,
+                                    all(c.passed for c in checks) and resolved is None)
+
             ctx.put(L.trial_file(number, "model.tflite"), deploy)
             ctx.put(L.trial_file(number, "stripped.h5"), model_to_h5(result.stripped, include_optimizer=False))
             ctx.put(L.trial_file(number, "prune_key.txt"), key.encode())
             ctx.put_record(result.sparsity, L.trial_file(number, "sparsity.json"))
             record = plan.model_copy(update={
-                "state": "complete", "accuracy": round(accuracy, 6), "gzip_bytes": gz, "raw_bytes": len(deploy),
+                "state": "complete", "score": round(score, 6), "gzip_bytes": gz, "raw_bytes": len(deploy),
                 "structure_gzip_bytes": structure_gzip_bytes(deploy), "feasible": not why, "violations": why,
-                "constraints": cons, "checks": checks, "seconds": round(time.perf_counter() - t0, 3)})
+                "constraints": cons, "checks": checks, "output_problem": resolved,
+                "seconds": round(time.perf_counter() - t0, 3)})
         except ShearsError as exc:
             if (plan.origin == "recipe" and isinstance(exc, ConfigError)) or not isinstance(exc, ConfigError):
                 raise  # the user's own recipe misconfigured, or a store/record error (retried by Airflow)
@@ -130,8 +135,25 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
         if bug is not None:
             raise InternalError(f"trial {number}: {type(bug).__name__}: {first_line(bug)} (a bug in Shears; "
                                 f"traceback in {result_file})") from bug
-    return {"trial": number, "state": record.state, "accuracy": record.accuracy, "gzip_bytes": record.gzip_bytes,
+    return {"trial": number, "state": record.state, "score": record.score, "gzip_bytes": record.gzip_bytes,
             "feasible": record.feasible}
+
+
+MIN_DISTINCT_SHARE = 0.01  # a regressor's outputs on the validation split: at least 1 % distinct values
+MAX_SATURATED_SHARE = 0.01  # and at most 1 % of rows at the int8 range's ends
+
+
+def output_resolution(task: Any, distinct: int, saturated: float, rows: int) -> str | None:
+    """Why a regressor's .tflite outputs cannot be trusted (collapsed to a few levels, or clipped at the
+    calibrated range), or None. Classifiers are judged by their metrics alone."""
+    if task.classification or rows == 0:
+        return None
+    need = max(2, int(MIN_DISTINCT_SHARE * rows))
+    if distinct < need:
+        return f"the .tflite's outputs collapse to {distinct} distinct values on {rows} rows (< {need})"
+    if saturated > MAX_SATURATED_SHARE:
+        return f"{saturated:.1%} of the .tflite's int8 outputs sit at the quantized range's ends (saturated)"
+    return None
 
 
 LIBRARIES_THAT_REFUSE = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "keras", "ai_edge_litert")
