@@ -300,7 +300,7 @@ def choose_task(setting: TaskSetting, y: np.ndarray, *, num_classes: int | None 
         raise TaskError(f"task {kind}: the labels are not integer class ids (e.g. {sample}); "
                         "a continuous target needs task: regression")
     if kind == "binary":
-        bad = sorted(set(distinct.tolist()) - {0, 1})
+        bad = [int(v) if float(v).is_integer() else v for v in sorted(set(distinct.tolist()) - {0, 1})]
         if bad:
             raise TaskError(f"task binary ({why}): labels must be 0 or 1, found {bad[:5]}")
         if units is not None and units > 2:

@@ -30,14 +30,14 @@ def _who() -> str:
 def _runs_table(report: Any) -> Table:
     champion = report.champion.run_id if report.champion else None
     t = Table(title=f"Runs in {report.store}")
-    for col in ("run", "area", "state", "status", "accuracy", "gzip bytes", "created", "objects", "signature",
+    for col in ("run", "area", "state", "status", "test score", "gzip bytes", "created", "objects", "signature",
                 "champion"):
         t.add_column(col)
     for r in [*report.runs, *report.rejected]:
         dep = r.deployable
         t.add_row(
             r.run_id, r.area, r.state if not r.problems else f"{r.state} ({len(r.problems)} problem(s))",
-            r.status or "-", f"{dep.accuracy:.4f}" if dep else "-",
+            r.status or "-", dep.score_text() if dep else "-",
             f"{dep.gzip_bytes:,}" if dep else "-", r.created_at or "-",
             str(r.objects), _signature_cell(r) if r.state == "complete" else "-",
             "yes" if r.area == "runs" and r.run_id == champion else "",

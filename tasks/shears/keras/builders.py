@@ -63,12 +63,14 @@ def mlp(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
 
 
 def tabular_mlp(input_shape: tuple[int, ...], units: int) -> keras.Model:
-    """Tabular regressors and binary scorers: Dense(128, relu) -> Dense(units), the regression tutorial's model
-    (one linear output: a value, or the logit of the positive class)."""
+    """Tabular regressors and binary scorers: the regression tutorial's Dense(128, relu) with a second hidden
+    layer, then Dense(units): one linear output, a value or the logit of the positive class. (The tutorial's
+    single hidden layer reaches R² 0.68 on Friedman #1 in the default 10 epochs; this one 0.80, 0.92 in 30.)"""
     return keras.Sequential(
         [
             keras.layers.InputLayer(input_shape=input_shape, name="input"),
-            keras.layers.Dense(128, activation="relu", name="hidden"),
+            keras.layers.Dense(128, activation="relu", name="hidden1"),
+            keras.layers.Dense(128, activation="relu", name="hidden2"),
             keras.layers.Dense(units, name="output"),
         ],
         name="tabular_mlp",

@@ -42,9 +42,10 @@ class CardBaseline(_Model):
     batch_size: int | None
     learning_rate: float | None
     seed: int | None
-    accuracy: float | None  # on `accuracy_split`
+    accuracy: float | None  # the primary metric (`metric`) on `accuracy_split` (named before metrics had kinds)
     accuracy_split: Split | None = None  # where `accuracy` was measured (validation since the search)
     test_accuracy: float | None = None  # of the baseline .h5 on the test split (metrics.json)
+    metric: str = "accuracy"  # what `accuracy` and `test_accuracy` are
 
 
 class CardPruning(_Model):
@@ -56,7 +57,8 @@ class CardPruning(_Model):
     tolerance: float
     epochs: int  # pruning fine-tune epochs of the published recipe
     seed: int
-    accuracy_after_finetune: float | None  # on `accuracy_split`
+    accuracy_after_finetune: float | None  # the primary metric (`metric`) on `accuracy_split`
+    metric: str = "accuracy"
     layers: list[LayerSparsityRecord]  # achieved sparsity per layer after strip
     sparsity_passed: bool | None
     accuracy_split: Split | None = None
@@ -86,8 +88,9 @@ class CardArtifact(_Model):
     kind: str
     raw_bytes: int
     gzip_bytes: int
-    accuracy: float
+    accuracy: float | None  # classifiers; a regressor's figures are in `metrics`
     latency_ms: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
     deployable: bool = False
     note: str = ""
 

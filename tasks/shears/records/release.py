@@ -26,9 +26,17 @@ class DeployableRef(_Model):
 
     name: str
     file: str
-    accuracy: float
+    accuracy: float | None  # classifiers; None for a regressor (its figures are in `metrics`)
     gzip_bytes: int
     raw_bytes: int
+    metrics: dict[str, float] = Field(default_factory=dict)  # every test metric of the run's task
+    primary: str = "accuracy"
+    task: str = "multiclass"
+
+    def score_text(self) -> str:
+        """'accuracy 0.9611' or 'mse 1.71': what the deployable scored on its test split."""
+        value = self.metrics.get(self.primary, self.accuracy)
+        return f"{self.primary} {value:.4g}" if value is not None else "-"
 
 
 class SignatureRef(_Model):

@@ -69,7 +69,8 @@ class ShearsDataFacet(DatasetFacet):
 
 @attr.define
 class ShearsModelFacet(DatasetFacet):
-    """A deployable model: which run made it, its file and sha256, raw and gzipped bytes, test accuracy."""
+    """A deployable model: which run made it, its file and sha256, raw and gzipped bytes, its test metrics
+    (accuracy for classifiers; `metrics` holds every metric of its task, e.g. mse/mae/r2)."""
 
     runId: str
     artifact: str
@@ -77,7 +78,9 @@ class ShearsModelFacet(DatasetFacet):
     sha256: str | None
     rawBytes: int
     gzipBytes: int
-    accuracy: float
+    accuracy: float | None
+    task: str = "multiclass"
+    metrics: dict[str, float] = attr.field(factory=dict)
 
     @staticmethod
     def _get_schema() -> str:
@@ -183,7 +186,8 @@ def _model_dataset(store: Store, run_id: str, manifest: ManifestRecord, gates: G
     facets: dict[str, Any] = {
         "shears_model": ShearsModelFacet(runId=run_id, artifact=dep.name, file=dep.file,
                                          sha256=entry.sha256 if entry else None, rawBytes=dep.raw_bytes,
-                                         gzipBytes=dep.gzip_bytes, accuracy=dep.accuracy, producer=PRODUCER),
+                                         gzipBytes=dep.gzip_bytes, accuracy=dep.accuracy, task=dep.task,
+                                         metrics=dict(dep.metrics), producer=PRODUCER),
     }
     if entry is not None:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=entry.sha256,

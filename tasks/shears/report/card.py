@@ -73,6 +73,7 @@ def _baseline(r: RunRecords, baseline: BaselineRecord | None) -> CardBaseline | 
         learning_rate=m.learning_rate if m and trained else None,
         seed=m.seed if m and trained else None,
         accuracy=baseline.score if baseline else None,
+        metric=baseline.metric if baseline else "accuracy",
         accuracy_split=baseline.split if baseline else None,
         test_accuracy=tested.score if tested else None,
     )
@@ -95,6 +96,7 @@ def _pruning(r: RunRecords) -> CardPruning | None:
         epochs=recipe.prune_epochs if recipe else p.epochs,
         seed=p.seed,
         accuracy_after_finetune=rec.score if rec else None,
+        metric=rec.metric if rec else "accuracy",
         layers=list(r.sparsity.layers) if r.sparsity else [],
         sparsity_passed=r.sparsity.passed if r.sparsity else None,
         accuracy_split=rec.split if rec else None,
@@ -128,7 +130,7 @@ def _artifacts(r: RunRecords) -> list[CardArtifact]:
     lat = r.latency.latency if r.latency else {}
     return [
         CardArtifact(name=a.name, file=a.file, kind=a.kind, raw_bytes=a.raw_bytes, gzip_bytes=a.gzip_bytes,
-                     accuracy=a.accuracy, latency_ms=lat.get(a.name), deployable=a.name == r.metrics.deployable,
+                     accuracy=a.accuracy, metrics=dict(a.metrics), latency_ms=lat.get(a.name), deployable=a.name == r.metrics.deployable,
                      note=a.note)
         for a in r.metrics.artifacts
     ]
@@ -140,7 +142,8 @@ def _deployable(r: RunRecords) -> DeployableRef | None:
     d = r.metrics.artifact(r.metrics.deployable)
     if d is None:
         return None
-    return DeployableRef(name=d.name, file=d.file, accuracy=d.accuracy, gzip_bytes=d.gzip_bytes, raw_bytes=d.raw_bytes)
+    return DeployableRef(name=d.name, file=d.file, accuracy=d.accuracy, gzip_bytes=d.gzip_bytes, raw_bytes=d.raw_bytes,
+                         metrics=dict(d.metrics), primary=d.primary, task=r.metrics.task if r.metrics else "multiclass")
 
 
 def signature_of(key_id: str | None, file: str) -> CardSignature:
@@ -203,14 +206,24 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
     return out
 
 
-def _accuracies(accuracy: float | None, split: str | None, test: float | None) -> str:
-    """Every accuracy with its split named ("validation accuracy 0.9514; test accuracy 0.9722")."""
+def _accuracies(accuracy: float | None, split: str | None, test: float | None, metric: str = "accuracy") -> str:
+    """Every figure with its split named ("validation accuracy 0.9514; test accuracy 0.9722"; "... MSE 1.71")."""
+    from shears.task import metric_info
+
+    label = metric_info(metric).label
     parts = []
     if accuracy is not None:
-        parts.append(f"{split or 'test'} accuracy {accuracy:.4f}")
+        parts.append(f"{split or 'test'} {label} {accuracy:.4f}")
     if test is not None and (split or "test") != "test":
-        parts.append(f"test accuracy {test:.4f}")
-    return "; ".join(parts) or "accuracy —"
+        parts.append(f"test {label} {test:.4f}")
+    return "; ".join(parts) or f"{label} —"
+
+
+def _score(metrics: dict[str, float], accuracy: float | None) -> str:
+    """An artifact's figures: its accuracy, or every metric of its task when it has more than accuracy."""
+    if metrics and set(metrics) != {"accuracy"}:
+        return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    return f"{accuracy:.4f}" if accuracy is not None else "—"
 
 
 def render_card_markdown(card: ModelCardRecord) -> str:
@@ -227,8 +240,9 @@ def render_card_markdown(card: ModelCardRecord) -> str:
     lines += ["## Deployable model", ""]
     d = card.deployable
     if d is not None:
-        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "test accuracy"],
-                        [(d.name, d.file, d.raw_bytes, d.gzip_bytes, f"{d.accuracy:.4f}")])
+        lines += _table(["artifact", "file", "raw bytes", "gzip bytes",
+                         "test accuracy" if set(d.metrics) <= {"accuracy"} else "test metrics"],
+                        [(d.name, d.file, d.raw_bytes, d.gzip_bytes, _score(d.metrics, d.accuracy))])
         if card.status != "passed":
             lines += ["", "_Not published: rejected runs keep no model files._"]
     else:
@@ -265,7 +279,7 @@ def render_card_markdown(card: ModelCardRecord) -> str:
                    f"learning rate {b.learning_rate}, seed {b.seed}")
         else:
             how = f"pre-trained model `{b.pretrained}` (evaluated, not retrained)"
-        acc = _accuracies(b.accuracy, b.accuracy_split, b.test_accuracy)
+        acc = _accuracies(b.accuracy, b.accuracy_split, b.test_accuracy, b.metric)
         lines += [f"- **Baseline**: {how}; {_cell(b.params)} parameters; {acc}"]
     p = card.recipe.pruning
     if p is not None:
@@ -276,7 +290,7 @@ def render_card_markdown(card: ModelCardRecord) -> str:
                      f"{'derived' if s.derived else 'configured'})")
         else:
             sched = f"target sparsity {p.target_sparsity:.2f}"
-        acc = _accuracies(p.accuracy_after_finetune, p.accuracy_split, None)
+        acc = _accuracies(p.accuracy_after_finetune, p.accuracy_split, None, p.metric)
         epochs = f"{p.epochs} fine-tune epoch{'s' if p.epochs != 1 else ''}"
         which = f"search trial {p.trial}" if p.trial is not None else "the configured recipe"
         if p.recipe:
@@ -303,9 +317,11 @@ def render_card_markdown(card: ModelCardRecord) -> str:
 
     lines += ["## Artifacts", ""]
     if card.artifacts:
-        lines += _table(["artifact", "file", "raw bytes", "gzip bytes", "test accuracy", "latency ms", "note"],
+        only_accuracy = all(not a.metrics or set(a.metrics) == {"accuracy"} for a in card.artifacts)
+        lines += _table(["artifact", "file", "raw bytes", "gzip bytes",
+                         "test accuracy" if only_accuracy else "test metrics", "latency ms", "note"],
                         [(("★ " if a.deployable else "") + a.name, a.file, a.raw_bytes, a.gzip_bytes,
-                          f"{a.accuracy:.4f}", a.latency_ms, a.note) for a in card.artifacts])
+                          _score(a.metrics, a.accuracy), a.latency_ms, a.note) for a in card.artifacts])
     else:
         lines.append("_Not available: the run has no metrics._")
     lines.append("")

@@ -15,16 +15,26 @@ from shears.keras.tfcompat import keras, tf
 from shears.keras.tflite import compact, converter
 
 
-def representative_samples(x_train: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """A seeded sample of training rows for int8 calibration."""
+def representative_samples(x_train: np.ndarray, n: int, seed: int = 0, targets: np.ndarray | None = None
+                           ) -> np.ndarray:
+    """A seeded sample of training rows for int8 calibration. With a regression target (`targets`), rows
+    evenly spaced in the target's order instead, from its smallest to its largest: the calibrated ranges then
+    span every output the model was trained to give."""
+    if targets is not None and len(targets):
+        order = np.argsort(np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)[:, 0], kind="stable")
+        picks = order[np.unique(np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int))]
+        return x_train[np.sort(picks)].astype(np.float32)
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(x_train), size=min(n, len(x_train)), replace=False)
     return x_train[np.sort(idx)].astype(np.float32)
 
 
 def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray, *, fixed_batch: bool = False,
-                    compact: bool = False) -> bytes:
-    """One TFLite variant; `compact` shortens tensor names only if the outputs stay bit-identical."""
+                    compact: bool = False, float_output: bool = False) -> bytes:
+    """One TFLite variant; `compact` shortens tensor names only if the outputs stay bit-identical.
+
+    `float_output` (regressors): an int8 model keeps a float32 output tensor, so its values come out in real
+    units rather than as 256 levels of an int8 range a caller must dequantize."""
     conv = converter(model, tuple(int(d) for d in calibration.shape[1:]), fixed_batch)
     if variant == "dynamic_range":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -41,7 +51,7 @@ def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray, *
         conv.representative_dataset = rep
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_output_type = tf.float32 if float_output else tf.int8
     elif variant != "float32":
         raise ValueError(f"unknown TFLite variant {variant}")
     data = bytes(conv.convert())
@@ -63,8 +73,11 @@ def compact_verified(data: bytes, sample: np.ndarray) -> bytes:
 
 
 def convert(model: keras.Model, x_train: np.ndarray, cfg: ConvertConfig,
-            variants: tuple[str, ...] | None = None) -> dict[str, bytes]:
-    """Every configured variant (or `variants`), keyed by name."""
-    calibration = representative_samples(x_train, cfg.representative_samples)
-    return {v: convert_variant(model, v, calibration, fixed_batch=cfg.fixed_batch, compact=cfg.compact)
+            variants: tuple[str, ...] | None = None, *, regression_targets: np.ndarray | None = None
+            ) -> dict[str, bytes]:
+    """Every configured variant (or `variants`), keyed by name; a regressor (`regression_targets`: its
+    training targets) calibrates across the target range and keeps a float output."""
+    calibration = representative_samples(x_train, cfg.representative_samples, targets=regression_targets)
+    return {v: convert_variant(model, v, calibration, fixed_batch=cfg.fixed_batch, compact=cfg.compact,
+                               float_output=regression_targets is not None)
             for v in (variants or cfg.variants)}

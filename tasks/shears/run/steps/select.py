@@ -75,7 +75,10 @@ def _other_variants(ctx: RunContext, winner: TrialRecord) -> None:
     if not others:
         return
     stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
-    for variant, data in convert(stripped, splits(ctx).x_train, ctx.cfg.convert, others).items():
+    data_splits = splits(ctx)
+    targets = None if data_splits.task.classification else data_splits.y_train
+    for variant, data in convert(stripped, data_splits.x_train, ctx.cfg.convert, others,
+                                 regression_targets=targets).items():
         ctx.put(L.tflite_model(variant), data)
 
 

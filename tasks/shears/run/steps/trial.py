@@ -96,8 +96,11 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
             result = compress(baseline, data, recipe, ctx.cfg.prune, pruned=cached, log_dir=logdir)
             if cached is None:
                 _cache_prune(ctx, key, result, logdir)
-            calibration = representative_samples(data.x_train, ctx.cfg.convert.representative_samples)
+            regressor = not data.task.classification
+            calibration = representative_samples(data.x_train, ctx.cfg.convert.representative_samples,
+                                                 targets=data.y_train if regressor else None)
             deploy = convert_variant(result.final, recipe.variant, calibration, fixed_batch=recipe.fixed_batch,
+                                     float_output=regressor,
                                      compact=ctx.cfg.convert.compact)
             checks = check_tflite(deploy, result.stripped, recipe, ctx.cfg.prune.sparsity_tolerance)
             task = data.task
