@@ -215,7 +215,7 @@ def test_same_data_config_and_run_id_give_identical_metrics(tmp_path: Path, digi
     assert [a["gzip_bytes"] for a in m0["artifacts"]] == [a["gzip_bytes"] for a in m1["artifacts"]]
     for name in ("sparsity.json", "gates.json", "validation.json", "sensitivity.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
-    trials = [[(t["recipe"], t["accuracy"], t["gzip_bytes"]) for t in json.loads((o / "search.json").read_text())
+    trials = [[(t["recipe"], t["score"], t["gzip_bytes"]) for t in json.loads((o / "search.json").read_text())
                ["trials"]] for o in outs]
     assert trials[0] == trials[1] and len(trials[0]) == 3  # the same trials, the same figures
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from shears.config import GateConfig
 from shears.records import ArtifactRecord, ChampionComparisonRecord, LayerSparsityRecord, SparsityRecord
 from shears.stages.gates import evaluate_gates, failed_summary
@@ -85,3 +86,46 @@ def test_sparsity_gate_uses_weakest_layer() -> None:
 def test_disabled_gates_are_absent_not_passed() -> None:
     cfg = GateConfig(min_accuracy=None, max_accuracy_drop_pp=None, min_compression_ratio=None)
     assert evaluate_gates(BASE, DEP, cfg) == []
+
+
+def _regressor(name: str, mse: float, gz: int) -> ArtifactRecord:
+    return ArtifactRecord(name=name, file=f"{name}.bin", kind="tflite", raw_bytes=gz * 3, gzip_bytes=gz,
+                          metrics={"mse": mse, "mae": mse / 2, "r2": 0.9}, primary="mse")
+
+
+def test_regression_gates_judge_mse_with_its_direction() -> None:
+    """MSE: lower is better; a change is in % of the baseline; the skill gate compares with the mean predictor."""
+    base, dep = _regressor("baseline", 1.71, 7_000), _regressor("tflite_int8", 1.93, 700)
+    results = {g.name: g for g in evaluate_gates(base, dep, GateConfig(max_change_pct=10.0),
+                                                 no_skill={"mse": 24.0})}
+    assert "min_accuracy" not in results and "max_accuracy_drop_pp" not in results
+    change = results["max_change_pct"]
+    assert not change.passed and change.observed == pytest.approx(12.8655, abs=1e-3)
+    assert "tflite_int8 MSE 1.93 vs baseline 1.71 = +12.87 % worse (lower is better) vs maximum +10.00 %" \
+        in change.reason
+    assert results["min_skill_margin_pct"].passed  # 1.93 vs 24: 92 % better than the training mean
+    better = {g.name: g for g in evaluate_gates(base, _regressor("tflite_int8", 1.60, 700),
+                                                GateConfig(max_change_pct=10.0), no_skill={"mse": 24.0})}
+    assert better["max_change_pct"].passed and better["max_change_pct"].observed < 0
+    constant = {g.name: g for g in evaluate_gates(base, _regressor("tflite_int8", 24.0, 700), GateConfig(),
+                                                  no_skill={"mse": 24.0})}
+    assert not constant["min_skill_margin_pct"].passed  # the mean predictor itself never passes
+
+
+def test_metric_bounds_and_absolute_change() -> None:
+    base, dep = _regressor("baseline", 1.0, 7_000), _regressor("tflite_int8", 1.3, 700)
+    cfg = GateConfig(metric_max=1.2, max_change=0.2, max_change_pct=None, min_skill_margin_pct=None)
+    results = {g.name: g for g in evaluate_gates(base, dep, cfg)}
+    assert not results["metric_max"].passed and not results["max_change"].passed
+    assert results["max_change"].observed == pytest.approx(0.3)
+
+
+def test_a_regressors_collapsed_or_saturated_outputs_fail_its_trial() -> None:
+    from shears.run.steps.trial import output_resolution
+    from shears.task import Task
+
+    reg, clf = Task("regression", 0, 1, "values"), Task("multiclass", 3, 3, "logits")
+    assert output_resolution(reg, 500, 0.0, 1000) is None
+    assert "collapse to 4 distinct values" in (output_resolution(reg, 4, 0.0, 1000) or "")
+    assert "saturated" in (output_resolution(reg, 500, 0.05, 1000) or "")
+    assert output_resolution(clf, 3, 0.5, 1000) is None  # classifiers are judged by their metrics

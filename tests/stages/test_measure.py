@@ -52,5 +52,5 @@ def test_latency_is_positive(trained, variants) -> None:  # type: ignore[no-unty
 def test_gzip_is_deterministic_and_measured() -> None:
     data = bytes(range(256)) * 100
     assert gzip_size(data) == gzip_size(data) == len(gzip.compress(data, 9, mtime=0))
-    m = measure("a", "f", "tflite", data, 0.5)
+    m = measure("a", "f", "tflite", data, {"accuracy": 0.5})
     assert m.raw_bytes == 25600 and m.gzip_bytes < m.raw_bytes

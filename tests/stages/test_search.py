@@ -25,7 +25,7 @@ LADDER = [0.5, 0.7, 0.8, 0.9, 0.95]
 
 def _sensitivity() -> SensitivityRecord:
     def layer(name: str, weights: int, drops: list[float]) -> LayerSensitivityRecord:
-        points = [SensitivityPoint(sparsity=s, accuracy=0.9 - d / 100, drop_pp=d)
+        points = [SensitivityPoint(sparsity=s, score=0.9 - d / 100, drop=d)
                   for s, d in zip(LADDER, drops, strict=True)]
         return LayerSensitivityRecord(layer=name, weights=weights, points=points)
 
@@ -118,7 +118,7 @@ def test_a_recipe_section_is_validated_and_resolved() -> None:
 
 
 def test_the_gates_become_constraints_on_the_validation_split() -> None:
-    ref = Reference(accuracy=0.89, gzip_bytes=78_000, majority_rate=0.1)
+    ref = Reference(score=0.89, gzip_bytes=78_000, no_skill=0.1)
     gates = GateConfig(min_accuracy=0.875, max_accuracy_drop_pp=1.5, min_compression_ratio=20.0)
     ok, why = constraints(0.88, 3_500, gates, ref, 0.0, True)
     assert why == [] and all(c <= 0 for c in ok)

@@ -26,7 +26,7 @@ def test_sensitivity_on_digits_ranks_layers_without_touching_the_model() -> None
         assert np.array_equal(a, b)
     for row in rows.values():
         assert [p.sparsity for p in row.points] == ladder
-        assert row.points[-1].drop_pp >= row.points[0].drop_pp - 1.0  # more zeros cost (about) more
+        assert row.points[-1].drop >= row.points[0].drop - 1.0  # more zeros cost (about) more
     assert rows["conv"].weights == 288 and rows["dense"].weights == 147_456
     # the 288-weight convolution is far more sensitive than the 147k-weight dense layer at 98 %
-    assert rows["conv"].points[-1].drop_pp > rows["dense"].points[-1].drop_pp
+    assert rows["conv"].points[-1].drop > rows["dense"].points[-1].drop

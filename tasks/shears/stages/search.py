@@ -225,7 +225,7 @@ class Reference:
 
 
 def constraints(score: float, gzip_bytes: int, gates: GateConfig, ref: Reference, margin_pp: float,
-                checks_passed: bool) -> tuple[list[float], list[str]]:
+                checks_passed: bool, output_problem: str | None = None) -> tuple[list[float], list[str]]:
     """The gates as constraints (<= 0 each when satisfied; the metric in its unit (pp or %), sizes in % of the
     limit), and why not. `margin_pp`: how far inside its gates a trial must be, in the metric's unit."""
     c: list[float] = []
@@ -247,8 +247,9 @@ def constraints(score: float, gzip_bytes: int, gates: GateConfig, ref: Reference
         limit = ref.gzip_bytes / gates.min_compression_ratio
         add((gzip_bytes - limit) / limit * 100,
             f"{ref.gzip_bytes / max(gzip_bytes, 1):.2f}x < min_compression_ratio {gates.min_compression_ratio:.2f}x")
-    add(0.0 if checks_passed else 1.0, "the .tflite does not hold the recipe's sparsity/clusters (or its outputs "
-        "collapse)")
+    add(0.0 if checks_passed else 1.0, "the .tflite does not hold the recipe's sparsity/clusters")
+    if output_problem is not None:  # a regressor's outputs collapsed or saturated: never published
+        add(1.0, output_problem)
     return c, why
 
 

@@ -71,7 +71,7 @@ TRIAL_RESULT = L.trial_file_pattern("result.json")
 TRIAL_FILES = tuple(L.trial_file_pattern(n) for n in ("model.tflite", "stripped.h5", "prune_key.txt",
                                                        "sparsity.json"))
 PRUNED = L.pruned_cache("*")
-SPLITS = (L.SEARCH_SPLITS,)
+SPLITS = (L.SEARCH_SPLITS, L.VALIDATION)  # the arrays, and the task validate recorded with them
 
 
 def _search_round(r: int) -> tuple[Step, Step]:

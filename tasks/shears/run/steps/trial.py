@@ -110,7 +110,7 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
             ref = Reference(baseline_rec.score, baseline_rec.gzip_bytes or 0, no_skill, task.primary)
             resolved = output_resolution(task, *tflite_output_levels(deploy, data.x_val), len(data.x_val))
             cons, why = constraints(score, gz, ctx.cfg.gates, ref, ctx.cfg.search.val_margin_pp,
-                                    all(c.passed for c in checks) and resolved is None)
+                                    all(c.passed for c in checks), resolved)
 
             ctx.put(L.trial_file(number, "model.tflite"), deploy)
             ctx.put(L.trial_file(number, "stripped.h5"), model_to_h5(result.stripped, include_optimizer=False))
