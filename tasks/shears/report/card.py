@@ -130,8 +130,8 @@ def _artifacts(r: RunRecords) -> list[CardArtifact]:
     lat = r.latency.latency if r.latency else {}
     return [
         CardArtifact(name=a.name, file=a.file, kind=a.kind, raw_bytes=a.raw_bytes, gzip_bytes=a.gzip_bytes,
-                     accuracy=a.accuracy, metrics=dict(a.metrics), latency_ms=lat.get(a.name), deployable=a.name == r.metrics.deployable,
-                     note=a.note)
+                     accuracy=a.accuracy, metrics=dict(a.metrics), latency_ms=lat.get(a.name),
+                     deployable=a.name == r.metrics.deployable, note=a.note)
         for a in r.metrics.artifacts
     ]
 
