@@ -102,14 +102,15 @@ def index_page(store: Store, root: str) -> HTMLResponse:
     history = read_champion_history(store)
     rows = []
     for e in reversed(entries):
-        acc = f"{e.accuracy:.4f}" if e.accuracy is not None else "-"
+        acc = html.escape(f"{e.score} ({e.task})" if e.task != "multiclass" and e.score else
+                          (f"{e.accuracy:.4f}" if e.accuracy is not None else "-"))
         size = f"{e.gzip_bytes:,}" if e.gzip_bytes is not None else "-"
         star = " ★ champion" if e.current_champion else ""
         rows.append(f'<tr data-run="{html.escape(e.run_id)}" data-status="{e.status}"><td>'
                     f'{_link(root, "/run/" + e.run_id, e.run_id)}{star}</td><td class="{e.status}">{e.status}</td>'
                     f"<td>{html.escape(e.created_at)}</td><td>{acc}</td><td>{size}</td>"
                     f"<td>{html.escape(e.reason or '')}</td></tr>")
-    table = ("<table id=runs><tr><th>run</th><th>outcome</th><th>created</th><th>deployable accuracy</th>"
+    table = ("<table id=runs><tr><th>run</th><th>outcome</th><th>created</th><th>deployable test score</th>"
              f"<th>gzip bytes</th><th>reason</th></tr>{''.join(rows)}</table>" if rows
              else "<p id=runs class=muted>No runs yet.</p>")
     champ = (f"<p id=champion>Champion: {_link(root, '/run/' + champion.run_id, champion.run_id)} "

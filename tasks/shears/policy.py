@@ -10,8 +10,9 @@ signatures. Applying it to a run's config:
 * a value left at its default is raised to the floor;
 * the floors that applied are recorded in gates.json (`policy`).
 
-With no policy file there is still one built-in floor: the no-skill gate applies with margin 0, so a
-constant model never passes even when the config nulls every gate (then it is applied, not refused).
+With no policy file there is still one built-in floor: the no-skill gates (accuracy's `min_skill_margin_pp`,
+a regressor's `min_skill_margin_pct`) apply with margin 0, so a constant model never passes even when the
+config nulls every gate (then they are applied, not refused).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class GateFloors(_Frozen):
     min_skill_margin_pp: float | None = Field(0.0, ge=0, le=100)
     max_accuracy_drop_pp: float | None = Field(None, ge=0, le=100)
     max_gzip_bytes: int | None = Field(None, ge=1)
+    # regressors (MSE/MAE): better than the constant answer by at least this % (built in: strictly better)
+    min_skill_margin_pct: float | None = Field(0.0, ge=0, le=100)
+    max_change_pct: float | None = Field(None, ge=0)
 
 
 class SigningFloors(_Frozen):
@@ -65,7 +69,8 @@ class Policy(_Frozen):
 
 # (gate, True when a higher value is stricter)
 _DIRECTIONS: tuple[tuple[str, bool], ...] = (("min_accuracy", True), ("min_skill_margin_pp", True),
-                                              ("max_accuracy_drop_pp", False), ("max_gzip_bytes", False))
+                                              ("max_accuracy_drop_pp", False), ("max_gzip_bytes", False),
+                                              ("min_skill_margin_pct", True), ("max_change_pct", False))
 
 
 def load_policy(path: str | Path | None) -> Policy:

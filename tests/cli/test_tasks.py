@@ -120,6 +120,10 @@ def test_friedman_regression_runs_end_to_end_and_its_tflite_gives_the_recorded_m
     assert "MSE" in change["reason"] and "lower is better" in change["reason"]
     card = (run / "model_card.md").read_text()
     assert "MSE" in card and "mse " in card
+    pairs = metrics["deployable_outputs"]
+    assert len(pairs) == len(y_test) and pairs[0][0] == pytest.approx(float(y_test[0]), abs=1e-5)
+    report = (run / "report.html").read_text()
+    assert "deployable: predicted vs actual, residuals" in report and "test MSE" in report
 
 
 def test_the_seeds_block_sparse_constant_schedule_prunes_the_regressor(tmp_path: Path) -> None:
@@ -172,6 +176,7 @@ def test_a_keras3_sigmoid_scorer_on_breast_cancer_matches_a_reevaluation(tmp_pat
     assert float(np.mean((p >= 0.5) == y_test)) == pytest.approx(dep["accuracy"], abs=1e-6)
     assert roc_auc(y_test, p) == pytest.approx(dep["metrics"]["auc"], abs=1e-6)
     assert dep["metrics"]["auc"] > 0.9
+    assert "deployable: ROC and calibration curves" in (run / "report.html").read_text()
 
 
 def test_a_two_logit_tf_keras_binary_model_is_binary_with_two_units(tmp_path: Path) -> None:

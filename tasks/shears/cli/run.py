@@ -90,13 +90,16 @@ def gate_table(gates: GatesRecord) -> Table:
 
 
 def search_table(search: SearchRecord, top: int = 8) -> Table:
-    """The size/accuracy frontier of the search (validation split), winner marked."""
+    """The size/metric frontier of the search (validation split), winner marked."""
+    from shears.task import metric_info
+
     by = {t.number: t for t in search.trials}
+    metric = f"val {metric_info(search.metric).label}"
     feasible = sum(1 for t in search.trials if t.feasible)
     t = Table(title=f"Search: {len(search.trials)} trials, {feasible} passed the gates on the validation split; "
                     "frontier (smallest first)")
-    for col in ("trial", "gzip bytes", "val accuracy", "passes", "recipe"):
-        t.add_column(col, justify="right" if col in ("gzip bytes", "val accuracy") else "left")
+    for col in ("trial", "gzip bytes", metric, "passes", "recipe"):
+        t.add_column(col, justify="right" if col in ("gzip bytes", metric) else "left")
     shown = [by[n] for n in search.frontier][:top]
     if search.winner is not None and search.winner not in [r.number for r in shown]:
         shown.append(by[search.winner])

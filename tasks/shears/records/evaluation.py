@@ -51,6 +51,9 @@ class MetricsRecord(Record, schema="shears.metrics/v1", file="metrics.json"):
     task: str = "multiclass"
     # every metric of the constant answer on the test split (majority class, positive rate, training mean)
     no_skill: dict[str, float] = Field(default_factory=dict)
+    # binary and regression: (label, deployable's output) per test row, the first MAX_OUTPUT_ROWS rows: the
+    # report's ROC and calibration curves, or its predicted-vs-actual and residual plots
+    deployable_outputs: list[tuple[float, float]] | None = None
     split: Split = "test"
 
     def artifact(self, name: str) -> ArtifactRecord | None:

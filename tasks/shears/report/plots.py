@@ -7,6 +7,8 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from shears.records import ArtifactRecord, LayerSparsityRecord, Schedule, SensitivityRecord, TrialRecord
 from shears.report.readers import TrendEntry
 
@@ -324,4 +326,51 @@ def plot_sensitivity(sensitivity: SensitivityRecord) -> str:
     ax.set_ylabel(f"validation {metric_info(sensitivity.metric).label} worse by ({sensitivity.unit})")
     fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     ax.set_title("Per-layer sensitivity (magnitude pruning, no fine-tune)", fontsize=10)
+    return png_data_uri(fig)
+
+
+def plot_regression(pairs: Sequence[tuple[float, float]]) -> str:
+    """The deployable on the test split: predicted vs actual (the diagonal is perfect) and the residuals."""
+    y = np.array([p[0] for p in pairs])
+    pred = np.array([p[1] for p in pairs])
+    fig = figure(8.0, 3.6)
+    left, right = fig.subplots(1, 2)
+    left.scatter(y, pred, s=6, color=GZIP_COLOR, alpha=0.6)
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    left.plot([lo, hi], [lo, hi], color=NEUTRAL_COLOR, linestyle=":", linewidth=1)
+    left.set_xlabel("actual")
+    left.set_ylabel("predicted")
+    left.set_title("Predicted vs actual (test split)", fontsize=10)
+    right.hist(pred - y, bins=40, color=RAW_COLOR, edgecolor=GZIP_COLOR, linewidth=0.4)
+    right.axvline(0, color=NEUTRAL_COLOR, linewidth=0.8)
+    right.set_xlabel("residual (predicted - actual)")
+    right.set_title("Residuals", fontsize=10)
+    return png_data_uri(fig)
+
+
+def plot_binary(pairs: Sequence[tuple[float, float]], bins: int = 10) -> str:
+    """The deployable on the test split: the ROC curve and the calibration curve (reliability diagram)."""
+    y = np.array([p[0] for p in pairs]).astype(bool)
+    score = np.array([p[1] for p in pairs])
+    order = np.argsort(-score, kind="mergesort")
+    tps = np.cumsum(y[order])
+    fps = np.cumsum(~y[order])
+    tpr = np.r_[0.0, tps / max(int(y.sum()), 1)]
+    fpr = np.r_[0.0, fps / max(int((~y).sum()), 1)]
+    fig = figure(8.0, 3.6)
+    left, right = fig.subplots(1, 2)
+    left.plot(fpr, tpr, color=GZIP_COLOR, linewidth=1.4)
+    left.plot([0, 1], [0, 1], color=NEUTRAL_COLOR, linestyle=":", linewidth=1)
+    left.set_xlabel("false positive rate")
+    left.set_ylabel("true positive rate")
+    left.set_title("ROC (test split)", fontsize=10)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(score, edges) - 1, 0, bins - 1)
+    mean_p = [float(score[which == b].mean()) for b in range(bins) if np.any(which == b)]
+    rate = [float(y[which == b].mean()) for b in range(bins) if np.any(which == b)]
+    right.plot(mean_p, rate, marker="o", color=GZIP_COLOR, linewidth=1.2)
+    right.plot([0, 1], [0, 1], color=NEUTRAL_COLOR, linestyle=":", linewidth=1)
+    right.set_xlabel("predicted probability")
+    right.set_ylabel("observed positive rate")
+    right.set_title("Calibration", fontsize=10)
     return png_data_uri(fig)

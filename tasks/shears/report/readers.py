@@ -75,6 +75,8 @@ class TrendEntry:
     reason: str | None = None
     report_key: str | None = None  # store key of the run's report.html, when it has one
     changed_data: bool = False  # its champion comparison ran on data the champion was not trained on
+    task: str = "multiclass"
+    score: str | None = None  # the deployable's primary test metric, named ("accuracy 0.9611", "mse 1.71")
 
 
 @dataclass
@@ -215,6 +217,7 @@ def _trend_entry(store: Store, area: L.Area, run_id: str, names: set[str]) -> Tr
             run_id, m.status, m.created_at, deployable=dep.name if dep else None,
             accuracy=dep.accuracy if dep else None, gzip_bytes=dep.gzip_bytes if dep else None, reason=reason,
             report_key=layout.key(area, L.REPORT) if L.REPORT in m.files else None, changed_data=changed,
+            task=dep.task if dep else "multiclass", score=dep.score_text() if dep else None,
         )
     try:
         key = layout.key(area, L.FAILURE)

@@ -10,6 +10,8 @@ from typing import Any
 from shears.records import ArtifactRecord, BaselineRecord
 from shears.report.plots import (
     plot_accuracy,
+    plot_binary,
+    plot_regression,
     plot_schedule,
     plot_search,
     plot_sensitivity,
@@ -171,10 +173,18 @@ def _accuracy(r: RunRecords) -> _Body:
         if r.latency
         else "latency.json not available (not kept for rejected runs)"
     )
+    plots = [{"src": plot_accuracy(arts, _deployable(r), min_acc), "alt": f"test {metric_info(primary).label} per "
+              "artifact"}]
+    pairs = r.metrics.deployable_outputs if r.metrics else None
+    if pairs:
+        if r.metrics is not None and r.metrics.task == "regression":
+            plots.append({"src": plot_regression(pairs), "alt": "deployable: predicted vs actual, residuals"})
+        else:
+            plots.append({"src": plot_binary(pairs), "alt": "deployable: ROC and calibration curves"})
     return _Body(
         {"rows": rows, "latency_note": latency_note, "metric": metric_info(primary).label,
          "unit": metric_info(primary).unit, "others": [metric_info(k).label for k in others]},
-        plots=[{"src": plot_accuracy(arts, _deployable(r), min_acc), "alt": "test accuracy per artifact"}],
+        plots=plots,
     )
 
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from shears.run.context import RunContext
 
 VARIANT_ORDER = ("float32", "dynamic_range", "int8", "float16")
+MAX_OUTPUT_ROWS = 2000  # test rows whose deployable outputs metrics.json keeps for the report's plots
 
 
 def step_evaluate(ctx: RunContext) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
     from shears.keras.modelio import model_from_bytes
     from shears.keras.training import keras_metrics
     from shears.stages.inspect import structure_gzip_bytes
-    from shears.stages.measure import measure, tflite_latency_ms, tflite_metrics
+    from shears.stages.measure import measure, tflite_latency_ms, tflite_outputs
 
     with timed(ctx, "evaluate", machine=True):
         data_splits = splits(ctx, test=True)
@@ -45,6 +46,7 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             rows.append(measure("stripped_keras3", L.STRIPPED_KERAS3, "keras", data, scores, task.primary,
                                 "Keras 3 .keras of the stripped model (your format, no optimizer)"))
         latency = {}
+        pairs: list[tuple[float, float]] | None = None
         runs = ctx.cfg.convert.latency_runs
         variants = [deployable, *(v for v in ctx.cfg.convert.variants if v != deployable)]
         for variant in sorted(variants, key=VARIANT_ORDER.index):
@@ -53,12 +55,18 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             note = "deployable" if variant == deployable else "from the stripped model, for comparison"
             if variant == deployable and prune.recipe is not None:
                 note = f"deployable: {prune.recipe.describe()}"
-            scores = tflite_metrics(data, x_test, y_test, task)
+            outputs = tflite_outputs(data, x_test)
+            scores = task.metrics(outputs, y_test)
             row = measure(f"tflite_{variant}", file, "tflite", data, scores, task.primary, note)
+            if variant == deployable and (task.kind == "binary" or (task.units == 1 and not task.classification)):
+                shown = task.positive_probability(outputs) if task.classification else task.predict(outputs)
+                pairs = [(round(float(a), 6), round(float(b), 6))
+                         for a, b in zip(y_test[:MAX_OUTPUT_ROWS], shown[:MAX_OUTPUT_ROWS], strict=True)]
             rows.append(row.model_copy(update={"structure_gzip_bytes": structure_gzip_bytes(data)}))
             latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, x_test[0], runs), 4)
         no_skill = task.no_skill(data_splits.y_train, y_test)
         metrics = MetricsRecord(deployable=f"tflite_{deployable}", artifacts=rows, task=task.kind, no_skill=no_skill,
+                                deployable_outputs=pairs,
                                 test_majority_rate=no_skill.get("accuracy") if task.classification else None)
         ctx.put_record(metrics)
         ctx.put_record(LatencyRecord(unit="ms", batch=1, median_of=runs, latency=latency))
