@@ -108,10 +108,10 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
             gz = gzip_size(deploy)
             no_skill = task.no_skill(data.y_train, data.y_val).get(task.primary, 0.0)
             ref = Reference(baseline_rec.score, baseline_rec.gzip_bytes or 0, no_skill, task.primary)
-            resolved = output_resolution(task, *tflite_output_levels(deploy, data.x_val), len(data.x_val))
+            resolved = (output_resolution(task, *tflite_output_levels(deploy, data.x_val), len(data.x_val))
+                        if regressor else None)
             cons, why = constraints(score, gz, ctx.cfg.gates, ref, ctx.cfg.search.val_margin_pp,
                                     all(c.passed for c in checks), resolved)
-
             ctx.put(L.trial_file(number, "model.tflite"), deploy)
             ctx.put(L.trial_file(number, "stripped.h5"), model_to_h5(result.stripped, include_optimizer=False))
             ctx.put(L.trial_file(number, "prune_key.txt"), key.encode())
