@@ -64,7 +64,6 @@ def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int,
     import great_expectations as gx
 
     ge = gx.expectations
-    feature_shape = "x".join(str(d) for d in raw.x.shape[1:])
     rows: list[tuple[str, Any]] = [
         ("minimum rows", ge.ExpectTableRowCountToBeBetween(min_value=cfg.min_rows)),
         ("no NaN/inf values", ge.ExpectColumnValuesToBeBetween(column="nonfinite", min_value=0, max_value=0)),
@@ -76,18 +75,7 @@ def _expectations(raw: RawDataset, cfg: ValidationConfig, num_classes: int,
         "label domain",
         ge.ExpectColumnValuesToBeInSet(column="label", value_set=[float(c) for c in range(num_classes)]),
     ))
-    # Only checks that can fail: with no test split of its own, the shape and count columns are computed from
-    # the very array they would be compared with (a check that always passes, once counted on the card).
-    if raw.x_test is not None:
-        rows.append(("feature shape consistent",
-                     ge.ExpectColumnValuesToBeInSet(column="feature_shape", value_set=[feature_shape])))
-    if cfg.feature_count is not None:
-        rows.append(("feature count", ge.ExpectColumnValuesToBeBetween(
-            column="n_features", min_value=cfg.feature_count, max_value=cfg.feature_count)))
-    if cfg.value_min is not None:
-        rows.append(("value range (min)", ge.ExpectColumnMinToBeBetween(column="row_min", min_value=cfg.value_min)))
-    if cfg.value_max is not None:
-        rows.append(("value range (max)", ge.ExpectColumnMaxToBeBetween(column="row_max", max_value=cfg.value_max)))
+    rows += _feature_expectations(raw, cfg)
     classes: list[tuple[str, Any]] = [
         (
             "minimum rows per class",
@@ -119,6 +107,18 @@ def _regression_expectations(rows: list[tuple[str, Any]], raw: RawDataset,
         rows.append(("target range", ge.ExpectColumnValuesToBeBetween(column="label", min_value=cfg.target_min,
                                                                       max_value=cfg.target_max)))
     rows.append(("target varies", ge.ExpectColumnStdevToBeBetween(column="label", min_value=0, strict_min=True)))
+    return {"rows": rows + _feature_expectations(raw, cfg)}
+
+
+def _feature_expectations(raw: RawDataset, cfg: ValidationConfig) -> list[tuple[str, Any]]:
+    """The features' shape, count and value range, whatever the task.
+
+    Only checks that can fail: with no test split of its own, the shape and count columns are computed from
+    the very array they would be compared with (a check that always passes, once counted on the card)."""
+    import great_expectations as gx
+
+    ge = gx.expectations
+    rows: list[tuple[str, Any]] = []
     if raw.x_test is not None:
         feature_shape = "x".join(str(d) for d in raw.x.shape[1:])
         rows.append(("feature shape consistent",
@@ -130,7 +130,7 @@ def _regression_expectations(rows: list[tuple[str, Any]], raw: RawDataset,
         rows.append(("value range (min)", ge.ExpectColumnMinToBeBetween(column="row_min", min_value=cfg.value_min)))
     if cfg.value_max is not None:
         rows.append(("value range (max)", ge.ExpectColumnMaxToBeBetween(column="row_max", max_value=cfg.value_max)))
-    return {"rows": rows}
+    return rows
 
 
 def _observed(result: dict[str, Any], column: str | None) -> Any:
