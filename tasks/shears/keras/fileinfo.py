@@ -46,14 +46,23 @@ def _generation(version: str) -> Generation:
     return "keras3" if version.split(".")[0] == "3" else "keras2"
 
 
-def _input_shape(config: dict[str, Any] | None) -> tuple[int, ...] | None:
-    """The one input's shape (batch axis dropped) from a Sequential or Functional config, either generation."""
+def _layers(config: dict[str, Any] | None) -> tuple[dict[str, Any], list[Any]] | None:
+    """A Sequential or Functional config's inner config and its non-empty layer list, else None."""
     if not isinstance(config, dict):
         return None
     inner = config.get("config", {})
     layers = inner.get("layers") if isinstance(inner, dict) else None
     if not isinstance(layers, list) or not layers:
         return None
+    return inner, layers
+
+
+def _input_shape(config: dict[str, Any] | None) -> tuple[int, ...] | None:
+    """The one input's shape (batch axis dropped) from a Sequential or Functional config, either generation."""
+    found = _layers(config)
+    if config is None or found is None:
+        return None
+    inner, layers = found
     candidates = layers
     inputs = inner.get("input_layers")
     if config.get("class_name") != "Sequential" and inputs:
@@ -86,12 +95,10 @@ def _activation(value: Any) -> str | None:
 def _output_layer(config: dict[str, Any] | None) -> OutputLayer | None:
     """Units and final activation of the one output, walking back over Activation/Softmax layers (Sequential)
     or from the Functional output layer; None when the config does not say (several outputs, unknown)."""
-    if not isinstance(config, dict):
+    found = _layers(config)
+    if config is None or found is None:
         return None
-    inner = config.get("config", {})
-    layers = inner.get("layers") if isinstance(inner, dict) else None
-    if not isinstance(layers, list) or not layers:
-        return None
+    inner, layers = found
     by_name = {(lay.get("config") or {}).get("name", lay.get("name")): lay for lay in layers if isinstance(lay, dict)}
     if config.get("class_name") == "Sequential":
         chain = [lay for lay in layers if isinstance(lay, dict)][::-1]
@@ -103,8 +110,8 @@ def _output_layer(config: dict[str, Any] | None) -> OutputLayer | None:
             if len(outputs) != 1:
                 return None
             outputs = outputs[0]
-        found = by_name.get(outputs[0])
-        chain = [found] if isinstance(found, dict) else []
+        output = by_name.get(outputs[0])
+        chain = [output] if isinstance(output, dict) else []
     activation: str | None = None
     for lay in chain:
         cls, cfg = lay.get("class_name"), lay.get("config") or {}
