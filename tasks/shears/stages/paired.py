@@ -50,13 +50,7 @@ def paired_comparison(challenger_correct: np.ndarray, champion_correct: np.ndarr
         raise ValueError("both models must be scored on the same, non-empty set of rows")
     n = a.size
     delta = a.astype(np.int8) - c.astype(np.int8)  # +1 challenger only, -1 champion only, 0 agree
-    rng = np.random.default_rng(seed)
-    sums = np.empty(resamples, dtype=np.int64)
-    chunk = max(1, 4_000_000 // n)
-    for start in range(0, resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, resamples - start), n))
-        sums[start : start + len(idx)] = delta[idx].sum(axis=1)
-    lo, hi = np.percentile(sums / n * 100, [2.5, 97.5])
+    lo, hi = paired_bootstrap_mean(delta * 100.0, resamples=resamples, seed=seed)  # in pp
     b = int(np.count_nonzero(a & ~c))
     cc = int(np.count_nonzero(~a & c))
     return PairedStats(
