@@ -83,7 +83,12 @@ def _row(folder: Path, code: int, seconds: float) -> dict[str, Any]:
     arts = {a["name"]: a for a in metrics["artifacts"]}
     search = json.loads((folder / "search.json").read_text())
     winner = next(t for t in search["trials"] if t["number"] == search["winner"])
-    return {"passed": code == 0, "base": arts["baseline"], "dep": arts[metrics["deployable"]],
+    failed = []
+    if code != 0:  # why, as the records say: the failed gates (or failure.json when no gate ran)
+        gates = folder / "gates.json"
+        failed = ([g["reason"] for g in json.loads(gates.read_text())["gates"] if not g["passed"]] if gates.exists()
+                  else [json.loads((folder / "failure.json").read_text())["reason"]])
+    return {"passed": code == 0, "failed": failed, "base": arts["baseline"], "dep": arts[metrics["deployable"]],
             "recipe": winner["recipe"], "trials": len(search["trials"]), "seconds": seconds,
             "no_skill": metrics["no_skill"]}
 
@@ -116,6 +121,7 @@ def main() -> int:
               f"| {b['metrics']['mse']:.3f} | {d['metrics']['mse']:.3f} | {change:+.1f} % | {d['metrics']['mae']:.3f} "
               f"| {d['metrics']['r2']:.3f} | {'yes' if r['passed'] else 'no'} | {_describe(r['recipe'])} "
               f"({r['trials']}) | {r['seconds']:.0f} |")
+    _failures(rows, "friedman")
     print("\n| breast cancer seed | baseline gz | deployable gz | ratio | baseline acc / AUC | deployable acc / AUC "
           "| passed | winner (trials) | run s |")
     print("|---:|---:|---:|---:|---:|---:|---|---|---:|")
@@ -127,7 +133,15 @@ def main() -> int:
               f"| {b['metrics']['accuracy']:.4f} / {b['metrics']['auc']:.4f} "
               f"| {d['metrics']['accuracy']:.4f} / {d['metrics']['auc']:.4f} | {'yes' if r['passed'] else 'no'} "
               f"| {_describe(r['recipe'])} ({r['trials']}) | {r['seconds']:.0f} |")
+    _failures(rows, "breast cancer")
     return 0
+
+
+def _failures(rows: list[tuple[str, int, dict[str, Any]]], name: str) -> None:
+    """Why each rejected run was rejected: the failed gates' reasons, as gates.json gives them."""
+    for kind, seed, r in rows:
+        if kind == name and r["failed"]:
+            print(f"\n{name} seed {seed} rejected: " + "; ".join(r["failed"]))
 
 
 if __name__ == "__main__":

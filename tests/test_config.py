@@ -79,3 +79,22 @@ def test_deeply_nested_yaml_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(deep)
     assert str(exc.value) == "YAML nested more than 64 levels deep at line 1: Shears configs are a few levels deep"
+
+
+def test_task_defaults_fill_only_the_fields_a_config_leaves_unset() -> None:
+    from shears.config import TASK_DEFAULTS, with_task_defaults
+
+    cfg, filled = with_task_defaults(build_config({}), "regression")
+    assert filled == TASK_DEFAULTS["regression"]
+    resolved = (cfg.model.epochs, cfg.prune.epochs, cfg.prune.final_sparsity, cfg.search.space.epochs)
+    assert resolved == (60, 30, 0.9, (30,))
+    # set by the user, kept: the rest still filled
+    given = build_config({"model": {"epochs": 7}, "search": {"space": {"clusters": [0]}}})
+    cfg, filled = with_task_defaults(given, "regression")
+    assert cfg.model.epochs == 7 and "model.epochs" not in filled
+    assert cfg.search.space.epochs == (30,) and cfg.search.space.clusters == (0,)
+    # classifiers keep today's defaults; resolving twice fills nothing more (the staged config is final)
+    assert with_task_defaults(build_config({}), "multiclass") == (PipelineConfig(), {})
+    assert with_task_defaults(build_config({}), "binary")[1] == {}
+    assert with_task_defaults(cfg, "regression") == (cfg, {})
+    assert with_task_defaults(PipelineConfig.model_validate_json(cfg.to_bytes()), "regression")[1] == {}

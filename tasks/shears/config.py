@@ -293,6 +293,45 @@ class PipelineConfig(_Frozen):
         return dumps(self.to_json())
 
 
+# Defaults that depend on what the model is judged as. A regressor's MSE keeps falling long after a classifier's
+# accuracy has settled, so it trains longer, and with 30 fine-tune epochs it recovers from 0.9 sparsity where 2
+# leave it far above its baseline (bench/tasks.py; chosen on the validation split). Applied by validate, once the
+# task is chosen, to the fields the user's config leaves unset; the staged config.json holds the resolved values.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "regression": {"model.epochs": 60, "prune.epochs": 30, "prune.final_sparsity": 0.9,
+                   "search.space.epochs": [30]},
+}
+
+
+def _is_set(cfg: BaseModel, dotted: str) -> bool:
+    """Whether the user's config gave this field (pydantic records the fields a model was built with)."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if part not in node.model_fields_set:
+            return False
+        node = getattr(node, part)
+    return True
+
+
+def with_task_defaults(cfg: PipelineConfig, kind: str) -> tuple[PipelineConfig, dict[str, Any]]:
+    """The config with `kind`'s defaults (TASK_DEFAULTS) in the fields it leaves unset, and what was filled in.
+
+    Only a config as the user built it knows which fields were set: validate calls this before it stages
+    config.json, and every later step reads the staged, resolved config.
+    """
+    filled = {k: v for k, v in TASK_DEFAULTS.get(kind, {}).items() if not _is_set(cfg, k)}
+    if not filled:
+        return cfg, {}
+    raw = cfg.to_json()
+    for dotted, value in filled.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return build_config(raw), filled
+
+
 MAX_CONFIG_BYTES = 1_000_000
 
 

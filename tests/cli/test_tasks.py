@@ -126,6 +126,34 @@ def test_friedman_regression_runs_end_to_end_and_its_tflite_gives_the_recorded_m
     assert "deployable: predicted vs actual, residuals" in report and "test MSE" in report
 
 
+def test_friedman_with_no_config_takes_the_regression_defaults_and_passes(tmp_path: Path) -> None:
+    """`shears run --data fr.csv --label-column y` and nothing else: the regression defaults fill the config
+    (one line says so, config.json records them), the default search passes its gates, and the published
+    .tflite run outside Shears gives the recorded MSE at R² >= 0.8, its outputs not collapsed."""
+    from shears.stages.data import parse_dataset, split
+    from shears.task import Task
+
+    csv = friedman_csv(tmp_path / "fr.csv", n=4000)
+    result = runner.invoke(app, ["run", "--data", str(csv), "--label-column", "y", "--out", str(tmp_path / "s"),
+                                 "--run-id", "fr"])
+    assert result.exit_code == 0, result.output
+    assert ("config: model.epochs 60, prune.epochs 30, prune.final_sparsity 0.9, search.space.epochs 30 "
+            "(the task's defaults for fields the config leaves unset)") in result.stdout
+    run = tmp_path / "s" / "runs" / "fr"
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["model"]["epochs"], cfg["prune"]["epochs"], cfg["search"]["space"]["epochs"]) == (60, 30, [30])
+    metrics = json.loads((run / "metrics.json").read_text())
+    dep = next(a for a in metrics["artifacts"] if a["name"] == metrics["deployable"])
+    assert dep["metrics"]["r2"] >= 0.8
+    raw = parse_dataset(csv.read_bytes(), str(csv), "y")
+    splits = split(raw, cfg["data"]["test_fraction"], cfg["data"]["split_seed"], 0,
+                   cfg["data"]["validation_fraction"], task=Task("regression", 0, 1, "values"))
+    x_test, y_test = splits.test()
+    pred = _litert_outputs((run / dep["file"]).read_bytes(), x_test)[:, 0]
+    assert float(np.mean((pred - y_test) ** 2)) == pytest.approx(dep["metrics"]["mse"], rel=1e-4)
+    assert len(np.unique(pred)) > len(pred) // 10
+
+
 def test_the_seeds_block_sparse_constant_schedule_prunes_the_regressor(tmp_path: Path) -> None:
     """ConstantSparsity 0.5 with block_size (2, 3) and MAX pooling, as the regression seed prunes its Dense."""
     csv = friedman_csv(tmp_path / "fr.csv", n=900)

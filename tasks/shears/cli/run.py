@@ -56,12 +56,19 @@ def comparison_line(gates: GatesRecord) -> str | None:
             f"champion trained on {data}")
 
 
+def _short(value: Any) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+
+
 def data_lines(results: dict[str, Any]) -> list[str]:
     """What was done to the data and the model to make them meet: channel axis, class names, the model's origin."""
     lines = []
     v = results.get("validate") or {}
     if v.get("task"):
         lines.append(f"task: {v['task']}: {v.get('task_reason') or 'as configured'}")
+    if v.get("task_defaults"):
+        filled = ", ".join(f"{k} {_short(val)}" for k, val in v["task_defaults"].items())
+        lines.append(f"config: {filled} (the task's defaults for fields the config leaves unset)")
     if v.get("channel_axis"):
         lines.append(f"data: channel axis {v['channel_axis']} to fit the model's input shape")
     if v.get("classes"):

@@ -55,7 +55,8 @@ class RunContext:
     def put(self, name: str, data: bytes) -> str:
         key = self.layout.staging(name)
         self.work.put(key, data)
-        self.written.append(name)
+        if name not in self.written:  # a file staged twice (config.json, resolved at validate) is one output
+            self.written.append(name)
         return key
 
     def get(self, name: str) -> bytes:

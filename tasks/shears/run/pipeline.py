@@ -11,7 +11,7 @@ import logging
 import secrets
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +140,8 @@ def _run_steps(store: Store, cfg: PipelineConfig, layout: L.RunLayout, work: Sto
             else:
                 notify(current, "start")
                 outcome.results[current] = execute(ctx, step)
+                if current == "validate":  # every later step runs on the config validate resolved and staged
+                    ctx = replace(ctx, cfg=PipelineConfig.model_validate_json(ctx.get(L.CONFIG)))
             notify(current, "done")
             if current in ("select", "evaluate", "gate"):
                 _collect(ctx, outcome, current)

@@ -103,7 +103,8 @@ def _check_labels(name: str, arr: np.ndarray, rows: int, xname: str) -> np.ndarr
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise DataError(f"{name} must be one label per row, got shape {tuple(arr.shape)}")
+        raise DataError(f"{name} must be one label per row, got shape {tuple(arr.shape)} (several targets per row, "
+                        "a multi-output regressor, are not supported: one target per run)")
     if arr.shape[0] != rows:
         raise DataError(f"{xname} has {rows} rows but {name} has {arr.shape[0]}")
     if arr.dtype.kind == "U":  # class names: mapped to ids by _name_labels

@@ -25,6 +25,7 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     without Keras; bad data raises DataError (nothing is trained). validation.json is written once, when its
     content is final (also when a later check fails: it is kept next to failure.json).
     """
+    from shears.config import with_task_defaults
     from shears.errors import DataError
     from shears.keras.allowlist import check_builder
     from shears.release.champion import read_champion, read_champion_manifest
@@ -54,6 +55,9 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
             raw = parse_dataset(read_uri(uri, ctx.s3_client), uri, ctx.cfg.data.label_column)
         info = _model_info(ctx)
         task = _choose_task(ctx, raw, info)
+        cfg, task_defaults = with_task_defaults(ctx.cfg, task.kind)
+        if task_defaults:  # what every later step reads: the config with the task's defaults filled in
+            ctx.put(L.CONFIG, cfg.to_bytes())
         report = validate_data(raw, ctx.cfg.validation, task)
         if not report.success:
             ctx.put_record(report)
@@ -74,10 +78,10 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         if raw.class_names is not None:  # class id i is line i; published beside the models
             ctx.put(L.LABELS, "".join(f"{n}\n" for n in raw.class_names).encode())
         # a schedule that can never reach its target is a config error: raise it before anything trains
-        epochs = set(ctx.cfg.search.space.epochs) if ctx.cfg.search.enabled else set()
-        for e in sorted({ctx.cfg.prune.epochs, *epochs}):
-            schedule = derive_schedule(ctx.cfg.prune.model_copy(update={"epochs": e}), len(splits.x_train))
-        schedule = derive_schedule(ctx.cfg.prune, len(splits.x_train))
+        epochs = set(cfg.search.space.epochs) if cfg.search.enabled else set()
+        for e in sorted({cfg.prune.epochs, *epochs}):
+            schedule = derive_schedule(cfg.prune.model_copy(update={"epochs": e}), len(splits.x_train))
+        schedule = derive_schedule(cfg.prune, len(splits.x_train))
         ctx.put(L.SEARCH_SPLITS, search_splits_to_npz(splits))
         ctx.put(L.TEST_SPLIT, holdout_to_npz(splits))
     return {
@@ -94,6 +98,7 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         "classes": report.class_names,
         "task": task.describe(),
         "task_reason": task.reason,
+        "task_defaults": task_defaults,
     }
 
 
