@@ -24,6 +24,9 @@ def test_the_dag_runs_a_regression_end_to_end(airflow_home: AirflowHome, tmp_pat
     assert state == "success"
     run = airflow_home.store / "runs" / sanitize_run_id(run_id)
     assert json.loads((run / "validation.json").read_text())["task"]["kind"] == "regression"
+    # validate (in its task) filled the regression defaults the config leaves unset; the value it sets is kept
+    staged = json.loads((run / "config.json").read_text())
+    assert (staged["prune"]["final_sparsity"], staged["model"]["epochs"], staged["prune"]["epochs"]) == (0.9, 30, 1)
     search = json.loads((run / "search.json").read_text())
     assert search["metric"] == "mse" and all(t["score"] is None or t["score"] > 0 for t in search["trials"])
     sensitivity = json.loads((run / "sensitivity.json").read_text())
