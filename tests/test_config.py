@@ -87,12 +87,12 @@ def test_task_defaults_fill_only_the_fields_a_config_leaves_unset() -> None:
     cfg, filled = with_task_defaults(build_config({}), "regression")
     assert filled == TASK_DEFAULTS["regression"]
     resolved = (cfg.model.epochs, cfg.prune.epochs, cfg.prune.final_sparsity, cfg.search.space.epochs)
-    assert resolved == (60, 30, 0.9, (30,))
+    assert resolved == (60, 60, 0.9, (60,))
     # set by the user, kept: the rest still filled
     given = build_config({"model": {"epochs": 7}, "search": {"space": {"clusters": [0]}}})
     cfg, filled = with_task_defaults(given, "regression")
     assert cfg.model.epochs == 7 and "model.epochs" not in filled
-    assert cfg.search.space.epochs == (30,) and cfg.search.space.clusters == (0,)
+    assert cfg.search.space.epochs == (60,) and cfg.search.space.clusters == (0,)
     # classifiers keep today's defaults; resolving twice fills nothing more (the staged config is final)
     assert with_task_defaults(build_config({}), "multiclass") == (PipelineConfig(), {})
     assert with_task_defaults(build_config({}), "binary")[1] == {}

@@ -102,9 +102,11 @@ def test_keras3_mobilenet_v2_runs_end_to_end(tmp_path: Path) -> None:
     data = tmp_path / "images.npz"
     data.write_bytes(npz_bytes(x=x, y=y))
     # 17 inverted-residual blocks with trained BatchNorm statistics: the two frameworks' float32 kernels
-    # differ by ~1e-5 in the softmax outputs (1.2e-05 on CI's machine), so this model runs at 1e-4
+    # differ by ~1e-5 in the softmax outputs (1.2e-05 on CI's machine), so this model runs at 1e-4. Pruned to
+    # 0.5, not 0.8: 0.8 on all 36 layers with one fine-tune epoch (10 steps) collapsed it to a constant model in
+    # one two-process run (accuracy 0.60 -> 0.08), which the no-skill floor of every deployment rightly fails
     loose = {"gates": {"min_accuracy": None, "max_accuracy_drop_pp": None, "min_skill_margin_pp": None,
-                       "min_compression_ratio": 1.0}, "prune": {"epochs": 1},
+                       "min_compression_ratio": 1.0}, "prune": {"epochs": 1, "final_sparsity": 0.5},
              "convert": {"variants": ["dynamic_range"]}, "model": {"conversion_tolerance": 1e-4}}
     result, run = _run(tmp_path, model, data, "mnv2", **loose)
     assert result.exit_code == 0, result.output

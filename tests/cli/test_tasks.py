@@ -137,11 +137,11 @@ def test_friedman_with_no_config_takes_the_regression_defaults_and_passes(tmp_pa
     result = runner.invoke(app, ["run", "--data", str(csv), "--label-column", "y", "--out", str(tmp_path / "s"),
                                  "--run-id", "fr"])
     assert result.exit_code == 0, result.output
-    assert ("config: model.epochs 60, prune.epochs 30, prune.final_sparsity 0.9, search.space.epochs 30 "
+    assert ("config: model.epochs 60, prune.epochs 60, prune.final_sparsity 0.9, search.space.epochs 60 "
             "(the task's defaults for fields the config leaves unset)") in result.stdout
     run = tmp_path / "s" / "runs" / "fr"
     cfg = json.loads((run / "config.json").read_text())
-    assert (cfg["model"]["epochs"], cfg["prune"]["epochs"], cfg["search"]["space"]["epochs"]) == (60, 30, [30])
+    assert (cfg["model"]["epochs"], cfg["prune"]["epochs"], cfg["search"]["space"]["epochs"]) == (60, 60, [60])
     metrics = json.loads((run / "metrics.json").read_text())
     dep = next(a for a in metrics["artifacts"] if a["name"] == metrics["deployable"])
     assert dep["metrics"]["r2"] >= 0.8
