@@ -325,11 +325,7 @@ def with_task_defaults(cfg: PipelineConfig, kind: str) -> tuple[PipelineConfig, 
         return cfg, {}
     raw = cfg.to_json()
     for dotted, value in filled.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
+        _set_dotted(raw, dotted, value)
     return build_config(raw), filled
 
 
@@ -415,14 +411,18 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     """Load one YAML file (or the embedded defaults) and apply dotted-key overrides such as CLI flags."""
     raw: dict[str, Any] = read_config_file(Path(path)) if path is not None else {}
     for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"invalid config: {key}: expected a mapping")
-            node = child
-        node[leaf] = value
+        if value is not None:
+            _set_dotted(raw, dotted, value)
     return build_config(raw)
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """raw['a']['b'] = value for 'a.b', creating the mappings on the way."""
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"invalid config: {key}: expected a mapping")
+        node = child
+    node[leaf] = value
