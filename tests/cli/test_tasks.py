@@ -82,12 +82,26 @@ def _litert_outputs(model: bytes, x: np.ndarray) -> np.ndarray:
     return np.asarray(raw, dtype=np.float32)
 
 
-def test_friedman_regression_runs_end_to_end_and_its_tflite_gives_the_recorded_mse(tmp_path: Path) -> None:
-    """The regression seed's data through the default task choice: continuous labels -> regression; the int8
-    deployable keeps a float output, and run outside Shears on the same test rows it gives the recorded MSE."""
+def _deployable_gives_its_recorded_mse(run: Path, csv: Path, dep: dict[str, Any]) -> np.ndarray:
+    """The published .tflite on the same test rows, rebuilt from the data with the recorded seeds (the split is
+    deterministic), run outside Shears: the recorded MSE, outputs not collapsed to a few int8 levels."""
     from shears.stages.data import parse_dataset, split
     from shears.task import Task
 
+    cfg = json.loads((run / "config.json").read_text())
+    raw = parse_dataset(csv.read_bytes(), str(csv), "y")
+    splits = split(raw, cfg["data"]["test_fraction"], cfg["data"]["split_seed"], 0,
+                   cfg["data"]["validation_fraction"], task=Task("regression", 0, 1, "values"))
+    x_test, y_test = splits.test()
+    pred = _litert_outputs((run / dep["file"]).read_bytes(), x_test)[:, 0]
+    assert float(np.mean((pred - y_test) ** 2)) == pytest.approx(dep["metrics"]["mse"], rel=1e-4)
+    assert len(np.unique(pred)) > len(pred) // 10
+    return np.asarray(y_test)
+
+
+def test_friedman_regression_runs_end_to_end_and_its_tflite_gives_the_recorded_mse(tmp_path: Path) -> None:
+    """The regression seed's data through the default task choice: continuous labels -> regression; the int8
+    deployable keeps a float output, and run outside Shears on the same test rows it gives the recorded MSE."""
     csv = friedman_csv(tmp_path / "fr.csv")
     result = _run(tmp_path, csv, "fr", "--label-column", "y")
     assert result.exit_code == 0, result.output
@@ -102,17 +116,8 @@ def test_friedman_regression_runs_end_to_end_and_its_tflite_gives_the_recorded_m
     assert dep["metrics"]["r2"] >= 0.8
     assert metrics["no_skill"]["mse"] > dep["metrics"]["mse"] * 3  # far better than the training mean
 
-    # the same test rows, rebuilt from the data with the recorded task and seeds (the split is deterministic)
-    cfg = json.loads((run / "config.json").read_text())
-    raw = parse_dataset(csv.read_bytes(), str(csv), "y")
-    splits = split(raw, cfg["data"]["test_fraction"], cfg["data"]["split_seed"], 0,
-                   cfg["data"]["validation_fraction"], task=Task("regression", 0, 1, "values"))
-    x_test, y_test = splits.test()
+    y_test = _deployable_gives_its_recorded_mse(run, csv, dep)
     assert validation["split_rows"]["test"] == len(y_test)
-    tflite = (run / dep["file"]).read_bytes()
-    pred = _litert_outputs(tflite, x_test)[:, 0]
-    assert float(np.mean((pred - y_test) ** 2)) == pytest.approx(dep["metrics"]["mse"], rel=1e-4)
-    assert len(np.unique(pred)) > len(pred) // 10  # not collapsed to a few int8 levels
     gates = json.loads((run / "gates.json").read_text())
     names = {g["name"] for g in gates["gates"]}
     assert {"max_change_pct", "min_skill_margin_pct"} <= names and "min_accuracy" not in names
@@ -130,9 +135,6 @@ def test_friedman_with_no_config_takes_the_regression_defaults_and_passes(tmp_pa
     """`shears run --data fr.csv --label-column y` and nothing else: the regression defaults fill the config
     (one line says so, config.json records them), the default search passes its gates, and the published
     .tflite run outside Shears gives the recorded MSE at R² >= 0.8, its outputs not collapsed."""
-    from shears.stages.data import parse_dataset, split
-    from shears.task import Task
-
     csv = friedman_csv(tmp_path / "fr.csv", n=4000)
     result = runner.invoke(app, ["run", "--data", str(csv), "--label-column", "y", "--out", str(tmp_path / "s"),
                                  "--run-id", "fr"])
@@ -145,13 +147,7 @@ def test_friedman_with_no_config_takes_the_regression_defaults_and_passes(tmp_pa
     metrics = json.loads((run / "metrics.json").read_text())
     dep = next(a for a in metrics["artifacts"] if a["name"] == metrics["deployable"])
     assert dep["metrics"]["r2"] >= 0.8
-    raw = parse_dataset(csv.read_bytes(), str(csv), "y")
-    splits = split(raw, cfg["data"]["test_fraction"], cfg["data"]["split_seed"], 0,
-                   cfg["data"]["validation_fraction"], task=Task("regression", 0, 1, "values"))
-    x_test, y_test = splits.test()
-    pred = _litert_outputs((run / dep["file"]).read_bytes(), x_test)[:, 0]
-    assert float(np.mean((pred - y_test) ** 2)) == pytest.approx(dep["metrics"]["mse"], rel=1e-4)
-    assert len(np.unique(pred)) > len(pred) // 10
+    _deployable_gives_its_recorded_mse(run, csv, dep)
 
 
 def test_the_seeds_block_sparse_constant_schedule_prunes_the_regressor(tmp_path: Path) -> None:
