@@ -108,6 +108,9 @@ class ConvertConfig(_Frozen):
     # Convert from a fixed batch-1 signature: drops the dynamic-shape ops of a Reshape (~300 B) but the model
     # then takes exactly one sample per call. Off unless asked for; recorded in the run.
     fixed_batch: bool = False
+    # A SavedModel of the stripped model (`serving_default`: input `input`, output `output`) for TF Serving,
+    # published as models/saved_model/ by every passing run.
+    saved_model: bool = True
 
     @model_validator(mode="after")
     def _deployable_is_built(self) -> ConvertConfig:

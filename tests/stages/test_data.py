@@ -69,7 +69,7 @@ def test_csv_and_parquet_tabular() -> None:
         (b"not a zip at all", "t.npz", "corrupt or truncated"),
         (npz_bytes(x=np.zeros((10, 4)), y=np.zeros(9)), "m.npz", "x has 10 rows but y has 9"),
         (npz_bytes(x=np.zeros(10), y=np.zeros(10)), "d.npz", "1 dimension(s)"),
-        (npz_bytes(x=np.zeros((2, 2, 2, 2, 2)), y=np.zeros(2)), "d.npz", "5 dimension(s)"),
+        (npz_bytes(x=np.zeros((2, 2, 2, 2, 2, 2)), y=np.zeros(2)), "d.npz", "6 dimension(s)"),
         (npz_bytes(features=np.zeros((10, 4))), "k.npz", "lacks array(s) ['x', 'y']"),
         (npz_bytes(x=np.zeros((10, 4)), y=np.zeros((10, 2))), "t.npz", "a multi-output regressor, are not supported"),
         (b"a,b\n1,2\n", "c.csv", "label column 'label' not found"),

@@ -34,13 +34,17 @@ if TYPE_CHECKING:
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 # Built-in layers with a tf_keras translation (same class name in both).
 LAYERS = frozenset({
-    "InputLayer", "Dense", "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
-    "BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout2D", "Rescaling", "Normalization",
-    "Reshape", "Flatten", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "InputLayer", "Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
+    "SeparableConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+    "BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+    "SpatialDropout3D", "Rescaling", "Normalization",
+    "Reshape", "Flatten", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
     "Activation", "ReLU", "LeakyReLU", "Softmax", "Add", "Subtract", "Multiply", "Average", "Maximum",
-    "Minimum", "Concatenate", "ZeroPadding1D", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Embedding",
-    "LSTM", "GRU", "Permute", "RepeatVector",
+    "Minimum", "Concatenate", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
+    "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding",
+    "LSTM", "GRU", "SimpleRNN", "Permute", "RepeatVector",
 })
 # Keras 3 option names that tf_keras spells differently.
 RENAMES: dict[str, dict[str, str]] = {"InputLayer": {"batch_shape": "batch_input_shape"},
@@ -166,7 +170,11 @@ def _node(node: Any, where: str) -> Any:
             raise ConfigError(f"{where}: a call argument {_short(obj)} cannot be rebuilt in tf_keras")
 
     collect(node.get("args", []))
-    kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
+    # `training` is dropped: Keras 3 records the call signature's default (`training=False` for an RNN or a
+    # Dropout) in the graph, and replaces it with the outer call's flag when it runs (Functional passes `fit`'s
+    # training=True down). Kept, tf_keras would call those layers in inference mode during fit: no dropout, and
+    # no pruning step for a pruned LSTM (its masks never updated: measured, 0 % sparsity after a fine-tune).
+    kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None and k != "training"}
     if any(isinstance(v, dict | list) for v in kwargs.values()):
         raise ConfigError(f"{where}: call arguments {sorted(kwargs)} cannot be rebuilt in tf_keras")
     return [[*h, kwargs] for h in history]

@@ -22,6 +22,19 @@ def model_to_h5(model: keras.Model, *, include_optimizer: bool) -> bytes:
         return path.read_bytes()
 
 
+def pruned_to_bytes(model: keras.Model) -> tuple[bytes, str]:
+    """A model with pruning wrappers, as fit leaves it (optimizer included): (bytes, "h5"), or (bytes, "keras")
+    when HDF5 cannot hold it. HDF5 stores weights by name, and tfmot names the masks of every pruned weight of
+    a layer alike (an LSTM's kernel and recurrent kernel both get `mask`); the .keras zip stores them by path."""
+    names = [w.name for w in model.weights]
+    if len(set(names)) == len(names):
+        return model_to_h5(model, include_optimizer=True), "h5"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return path.read_bytes(), "keras"
+
+
 def model_from_bytes(data: bytes, name: str = "model.h5", *, pruned: bool = False) -> keras.Model:
     """Load .h5 or .keras bytes without compiling, after shears.keras.intake checked them, in Keras safe mode.
 

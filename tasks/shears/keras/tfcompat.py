@@ -24,7 +24,6 @@ if "tensorflow" in sys.modules and "tf_keras" not in sys.modules:  # pragma: no 
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
-from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
 # TF's and absl's Python warnings (e.g. legacy HDF5); the C++ start-up lines: quiet.install at entry points
 quiet.quiet_python_loggers()
@@ -40,4 +39,4 @@ def set_seed(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-__all__ = ["PruneRegistry", "keras", "set_seed", "tf", "tfmot"]
+__all__ = ["keras", "set_seed", "tf", "tfmot"]

@@ -24,37 +24,83 @@ def _fu() -> Any:
 
 @dataclass(frozen=True)
 class WeightTensor:
-    """A constant tensor of a .tflite: its stored values (int8 for quantized weights) and quantization axis."""
+    """A constant tensor of a .tflite: its stored values (int8 for quantized weights) and quantization axis.
+
+    A fused LSTM keeps a Keras kernel as four gate matrices (input, forget, cell, output), each with its own
+    scale: they come back as one tensor (`values` stacked, as the Keras kernel transposed) with the gates in
+    `parts`.
+    """
 
     name: str
     shape: tuple[int, ...]
     values: np.ndarray
     per_channel_axis: int | None  # the quantized dimension when scales are per channel, else None
+    parts: tuple[np.ndarray, ...] = ()
 
 
 _NUMPY = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8, 7: np.int16}
+# UNIDIRECTIONAL_SEQUENCE_LSTM's inputs: 1-4 the input-to-gate weights, 5-8 the recurrent-to-gate weights
+LSTM_GATE_GROUPS = ((1, 5), (5, 9))
+
+
+def _builtin(m: Any, op: Any) -> int:
+    code = m.operatorCodes[op.opcodeIndex]
+    return int(max(code.builtinCode, code.deprecatedBuiltinCode))
+
+
+def _tensor(m: Any, t: Any) -> WeightTensor | None:
+    buf = m.buffers[t.buffer]
+    if buf.data is None or len(buf.data) == 0 or t.type not in _NUMPY:
+        return None
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+    values = np.frombuffer(bytes(bytearray(buf.data)), dtype=_NUMPY[t.type])
+    if shape and int(np.prod(shape)) == values.size:
+        values = values.reshape(shape)
+    q = t.quantization
+    axis = None
+    if q is not None and q.scale is not None and len(q.scale) > 1:
+        axis = int(q.quantizedDimension)
+    zero = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], dtype=np.int64)
+    if zero.size and np.any(zero) and values.dtype.kind == "i" and values.ndim:
+        # an asymmetric quantization (an int8 Embedding table): the stored value of a real 0 is the zero point;
+        # centred on it, a pruned weight reads 0 again (distinct values are unchanged)
+        shape_zp = [1] * values.ndim
+        if zero.size > 1 and axis is not None:
+            shape_zp[axis] = zero.size
+        values = values.astype(np.int32) - zero.reshape(shape_zp if zero.size > 1 else [1] * values.ndim)
+    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name or "")
+    return WeightTensor(name, shape, values, axis)
 
 
 def weight_tensors(model: bytes) -> list[WeightTensor]:
-    """Every constant tensor with data (weights, biases, shapes) of the first subgraph."""
+    """Every constant tensor with data (weights, biases, shapes) of every subgraph (a GRU's weights live in its
+    WHILE loop's body), each buffer once; a fused LSTM's gate matrices as one tensor per Keras weight."""
     fu = _fu()
+    lstm = fu.schema_fb.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
     m = fu.convert_bytearray_to_object(bytearray(model))
-    sub = m.subgraphs[0]
-    out = []
-    for t in sub.tensors:
-        buf = m.buffers[t.buffer]
-        if buf.data is None or len(buf.data) == 0 or t.type not in _NUMPY:
-            continue
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-        values = np.frombuffer(bytes(bytearray(buf.data)), dtype=_NUMPY[t.type])
-        if shape and int(np.prod(shape)) == values.size:
-            values = values.reshape(shape)
-        q = t.quantization
-        axis = None
-        if q is not None and q.scale is not None and len(q.scale) > 1:
-            axis = int(q.quantizedDimension)
-        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name or "")
-        out.append(WeightTensor(name, shape, values, axis))
+    out: list[WeightTensor] = []
+    seen: set[int] = set()
+    for sub in m.subgraphs:
+        for op in sub.operators or []:
+            if _builtin(m, op) != lstm:
+                continue
+            for lo, hi in LSTM_GATE_GROUPS:
+                idx = [int(i) for i in op.inputs[lo:hi]]
+                gates = [_tensor(m, sub.tensors[i]) if i >= 0 else None for i in idx]
+                if any(g is None for g in gates):
+                    continue
+                parts = tuple(np.asarray(g.values) for g in gates if g is not None)
+                stacked = np.concatenate([p.reshape(p.shape[0], -1) for p in parts], axis=0)
+                out.append(WeightTensor(gates[0].name if gates[0] else "", tuple(stacked.shape), stacked, None, parts))
+                seen.update(int(sub.tensors[i].buffer) for i in idx)
+    for sub in m.subgraphs:
+        for t in sub.tensors:
+            if int(t.buffer) in seen:
+                continue
+            found = _tensor(m, t)
+            if found is not None:
+                seen.add(int(t.buffer))
+                out.append(found)
     return out
 
 
@@ -83,5 +129,11 @@ def converter(model: object, input_shape: tuple[int, ...], fixed_batch: bool) ->
     if not fixed_batch:
         return tf.lite.TFLiteConverter.from_keras_model(model)
     fn = tf.function(lambda x: model(x, training=False))  # type: ignore[operator]
-    concrete = fn.get_concrete_function(tf.TensorSpec([1, *input_shape], tf.float32, name="input"))
+    concrete = fn.get_concrete_function(tf.TensorSpec([1, *input_shape], input_dtype(model), name="input"))
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
+def input_dtype(model: Any) -> Any:
+    """The model's input dtype: float32, or int32 for a model that takes token ids (an Embedding first)."""
+    dtype = getattr(model.inputs[0], "dtype", None) if getattr(model, "inputs", None) else None
+    return tf.as_dtype(dtype) if dtype is not None else tf.float32

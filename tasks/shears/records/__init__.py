@@ -50,7 +50,16 @@ from shears.records.gates import (
     GatesRecord,
     PolicyFloorsRecord,
 )
-from shears.records.model import BaselineRecord, LayerSparsityRecord, PruneRecord, Recipe, Schedule, SparsityRecord
+from shears.records.model import (
+    BaselineRecord,
+    LayerPlanRecord,
+    LayerSparsityRecord,
+    ModelSupportRecord,
+    PruneRecord,
+    Recipe,
+    Schedule,
+    SparsityRecord,
+)
 from shears.records.release import (
     ChampionRecord,
     ClaimRecord,
@@ -107,6 +116,7 @@ __all__ = [
     "GatesRecord",
     "HolderRecord",
     "LatencyRecord",
+    "LayerPlanRecord",
     "LayerSensitivityRecord",
     "LayerSparsityRecord",
     "MachineInfo",
@@ -114,6 +124,7 @@ __all__ = [
     "ManifestRecord",
     "MetricsRecord",
     "ModelCardRecord",
+    "ModelSupportRecord",
     "PolicyFloorsRecord",
     "PruneRecord",
     "Recipe",

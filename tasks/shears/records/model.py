@@ -12,6 +12,28 @@ def _was(*old: str) -> AliasChoices:
     return AliasChoices(*old)
 
 
+class LayerPlanRecord(_Model):
+    """One top-level layer with weights: what tfmot prunes of it, or why it stays dense (shears.keras.prunable)."""
+
+    layer: str
+    class_name: str
+    weights: dict[str, int] = Field(default_factory=dict)  # prunable weight -> elements ({}: kept dense)
+    kept: str | None = None  # why it is not pruned
+    cluster: str | None = None  # a pruned layer tfmot cannot cluster: why (None: it can)
+
+
+class ModelSupportRecord(_Model):
+    """What the model can take, found once at baseline by asking tfmot and the converter's known limits; the
+    search leaves out what a model cannot take (recorded in search.json), a configured recipe asking for it is
+    a config error."""
+
+    layers: list[LayerPlanRecord] = Field(default_factory=list)
+    qat: str | None = None  # why quantization-aware training cannot apply (None: it can, or was not asked for)
+    qat_probed: bool = False
+    int8: str | None = None  # why no full-integer int8 .tflite can be built (None: it can)
+    fixed_batch: str | None = None  # why the .tflite must be converted with a fixed batch of one (None: need not)
+
+
 class BaselineRecord(Record, schema="shears.baseline/v1", file="baseline.json"):
     # the task's primary metric (`metric`; `accuracy` before tasks had kinds) on `split`
     score: float = Field(validation_alias=_was("score", "accuracy"))
@@ -30,6 +52,7 @@ class BaselineRecord(Record, schema="shears.baseline/v1", file="baseline.json"):
     conversion_max_abs_diff: float | None = None
     conversion_samples: int | None = None
     conversion_tolerance: float | None = None
+    support: ModelSupportRecord | None = None  # None: written before layer plans were recorded
 
 
 class Recipe(_Model):
@@ -120,6 +143,9 @@ class LayerSparsityRecord(_Model):
     passed: bool
     clusters: int | None = None  # expected clusters (zero included) for a clustered layer
     distinct: int | None = None  # distinct kernel values measured
+    # a layer with several prunable weights (an RNN's kernel and recurrent kernel): each one's sparsity; each
+    # must reach the target (tfmot prunes each weight to it), `sparsity` is theirs together
+    parts: dict[str, float] = Field(default_factory=dict)
 
 
 class SparsityRecord(Record, schema="shears.sparsity/v1", file="sparsity.json"):

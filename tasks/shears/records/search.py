@@ -41,6 +41,7 @@ class TensorCheckRecord(_Model):
     """What the .tflite itself holds for one compressed layer: zeros and distinct values, vs the recipe."""
 
     layer: str
+    weight: str | None = None  # which of the layer's weights, when it has several (kernel, recurrent_kernel)
     tensor: str
     weights: int
     zero_fraction: float
@@ -93,3 +94,5 @@ class SearchRecord(Record, schema="shears.search/v1", file="search.json"):
     frontier: list[int]  # trial numbers on the size/score Pareto frontier, smallest first
     seconds: dict[str, float] = Field(default_factory=dict)  # per phase
     note: str = ""
+    # what the search left out because the model cannot take it (QAT, int8, clustering a layer), and why
+    fitted: list[str] = Field(default_factory=list)

@@ -26,9 +26,12 @@ class BaselineResult:
 def check_model_fits(model: keras.Model, data: Splits) -> None:
     """The model must accept the data's features and emit one score per class — checked on one real sample
     before any training, so a shape mismatch is a one-line ConfigError, not a traceback minutes later."""
+    from shears.keras.prunable import plan_model
+
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConfigError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs: Shears prunes "
                           "models with one input and one output")
+    plan_model(model)  # a layer holding a kernel tfmot cannot prune: refused here, before anything is trained
     in_shape = tuple(model.input_shape[1:])
     data_shape = data.input_shape
     if tuple(d for d in in_shape) != data_shape:

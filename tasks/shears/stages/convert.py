@@ -12,7 +12,7 @@ import numpy as np
 
 from shears.config import ConvertConfig
 from shears.keras.tfcompat import keras, tf
-from shears.keras.tflite import compact, converter
+from shears.keras.tflite import compact, converter, input_dtype
 
 
 def representative_samples(x_train: np.ndarray, n: int, seed: int = 0, targets: np.ndarray | None = None
@@ -36,6 +36,7 @@ def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray, *
     `float_output` (regressors): an int8 model keeps a float32 output tensor, so its values come out in real
     units rather than as 256 levels of an int8 range a caller must dequantize."""
     conv = converter(model, tuple(int(d) for d in calibration.shape[1:]), fixed_batch)
+    calibration = calibration.astype(input_dtype(model).as_numpy_dtype)  # token ids stay integers
     if variant == "dynamic_range":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant == "float16":
@@ -73,11 +74,13 @@ def compact_verified(data: bytes, sample: np.ndarray) -> bytes:
 
 
 def convert(model: keras.Model, x_train: np.ndarray, cfg: ConvertConfig,
-            variants: tuple[str, ...] | None = None, *, regression_targets: np.ndarray | None = None
-            ) -> dict[str, bytes]:
+            variants: tuple[str, ...] | None = None, *, regression_targets: np.ndarray | None = None,
+            fixed_batch: bool | None = None) -> dict[str, bytes]:
     """Every configured variant (or `variants`), keyed by name; a regressor (`regression_targets`: its
-    training targets) calibrates across the target range and keeps a float output."""
+    training targets) calibrates across the target range and keeps a float output. `fixed_batch` (default: the
+    config's) as the published recipe was converted."""
     calibration = representative_samples(x_train, cfg.representative_samples, targets=regression_targets)
-    return {v: convert_variant(model, v, calibration, fixed_batch=cfg.fixed_batch, compact=cfg.compact,
+    fixed = cfg.fixed_batch if fixed_batch is None else fixed_batch
+    return {v: convert_variant(model, v, calibration, fixed_batch=fixed, compact=cfg.compact,
                                float_output=regression_targets is not None)
             for v in (variants or cfg.variants)}

@@ -92,10 +92,10 @@ def load_digits_default() -> RawDataset:
 
 
 def _check_dims(name: str, arr: np.ndarray) -> None:
-    if arr.ndim not in (2, 3, 4):
+    if arr.ndim not in (2, 3, 4, 5):
         raise DataError(
-            f"{name} has {arr.ndim} dimension(s) {tuple(arr.shape)}; expected 2 (tabular rows x features) "
-            "or 3-4 (images)"
+            f"{name} has {arr.ndim} dimension(s) {tuple(arr.shape)}; expected 2 (tabular rows x features, or "
+            "token ids), 3-4 (images) or 5 (volumes)"
         )
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from shears.config import PruneConfig
 from shears.errors import ConfigError, not_prunable
-from shears.keras.tfcompat import PruneRegistry, keras, set_seed, tfmot
+from shears.keras.prunable import prunable_weights
+from shears.keras.tfcompat import keras, set_seed, tfmot
 from shears.keras.training import compile_for_task, history_dict, keras_score
 from shears.stages.data import Splits
 from shears.stages.schedule import Schedule, derive_schedule
@@ -49,13 +50,8 @@ def clone_with_weights(model: keras.Model) -> keras.Model:
 
 
 def prunable_layer_names(model: keras.Model) -> list[str]:
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, tfmot.sparsity.keras.PrunableLayer) or (
-            PruneRegistry.supports(layer) and PruneRegistry._weight_names(layer)
-        ):
-            out.append(layer.name)
-    return out
+    """Top-level layers tfmot prunes weights of (shears.keras.prunable asks tfmot), in model order."""
+    return list(prunable_weights(model))
 
 
 def default_targets(model: keras.Model, cfg: PruneConfig) -> dict[str, float]:

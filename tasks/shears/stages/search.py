@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shears.config import GateConfig, PipelineConfig, SearchConfig
-from shears.records import Recipe, SensitivityRecord, TrialRecord
+from shears.errors import ConfigError
+from shears.records import ModelSupportRecord, Recipe, SensitivityRecord, TrialRecord
 
 # the search parameters (Optuna distributions are built from the config's space and the sensitivity table)
 P_LEVEL, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT = "level", "epochs", "clusters", "qat", "variant"
@@ -55,8 +56,41 @@ def levels(sensitivity: SensitivityRecord,
     return out
 
 
-def recipe_from_config(cfg: PipelineConfig, prunable: dict[str, int], default_sparsity: dict[str, float]) -> Recipe:
-    """The configured recipe (trial 0; the only one with the search off)."""
+def _unclusterable(support: ModelSupportRecord | None) -> dict[str, str]:
+    return {p.layer: p.cluster for p in support.layers if p.cluster} if support is not None else {}
+
+
+def fit_to_model(cfg: PipelineConfig, support: ModelSupportRecord | None) -> tuple[PipelineConfig, list[str]]:
+    """The config with the search space narrowed to what the model can take (no QAT trials when tfmot's QAT
+    cannot train it, no int8 trials when no int8 .tflite can be built), and why, for search.json."""
+    if support is None:
+        return cfg, []
+    space = cfg.search.space
+    changes: dict[str, object] = {}
+    notes = []
+    if support.qat and True in space.qat:
+        changes["qat"] = (False,)
+        notes.append(f"no QAT trials: {support.qat}")
+    if support.int8 and "int8" in space.variants:
+        left = tuple(v for v in space.variants if v != "int8") or ("dynamic_range",)
+        changes["variants"] = left
+        notes.append(f"no int8 trials ({', '.join(left)} instead): {support.int8}")
+    for layer, why in _unclusterable(support).items():
+        if any(space.clusters):
+            notes.append(f"layer '{layer}' is pruned but not clustered: {why}")
+    if support.fixed_batch:
+        notes.append(f"every .tflite has a fixed batch of one: {support.fixed_batch}")
+    if not changes:
+        return cfg, notes
+    search = cfg.search.model_copy(update={"space": space.model_copy(update=changes)})
+    return cfg.model_copy(update={"search": search}), notes
+
+
+def recipe_from_config(cfg: PipelineConfig, prunable: dict[str, int], default_sparsity: dict[str, float],
+                       support: ModelSupportRecord | None = None) -> Recipe:
+    """The configured recipe (trial 0; the only one with the search off). Asking for what the model cannot
+    take (clustering a layer tfmot cannot cluster, QAT it cannot apply, int8 it cannot convert) is a
+    ConfigError naming why."""
     r = cfg.recipe
     if r.sparsity is None:
         sparsity = dict(default_sparsity)
@@ -64,26 +98,36 @@ def recipe_from_config(cfg: PipelineConfig, prunable: dict[str, int], default_sp
         sparsity = {k: float(v) for k, v in r.sparsity.items() if v != "skip"}
     else:
         sparsity = {name: float(r.sparsity) for name in prunable}
+    refused = _unclusterable(support)
     if r.clusters is None:
         clusters: dict[str, int] = {}
     elif isinstance(r.clusters, dict):
         clusters = dict(r.clusters)
+        for name in clusters:
+            if name in refused:
+                raise ConfigError(f"recipe.clusters names layer '{name}': {refused[name]}")
     else:
-        clusters = {n: int(r.clusters) for n, w in prunable.items() if w >= cfg.search.min_cluster_weights}
+        clusters = {n: int(r.clusters) for n, w in prunable.items()
+                    if w >= cfg.search.min_cluster_weights and n not in refused}
+    variant = r.variant or ("int8" if r.qat else cfg.convert.deployable)
+    if support is not None and r.qat and support.qat:
+        raise ConfigError(f"recipe.qat: {support.qat}")
+    if support is not None and variant == "int8" and support.int8:
+        raise ConfigError(f"the recipe's int8 variant cannot be built: {support.int8}")
     return Recipe(sparsity=sparsity, prune_epochs=cfg.prune.epochs, clusters=clusters,
                   cluster_epochs=r.cluster_epochs, cluster_learning_rate=r.cluster_learning_rate, qat=r.qat,
-                  qat_epochs=r.qat_epochs, qat_learning_rate=r.qat_learning_rate,
-                  variant=r.variant or ("int8" if r.qat else cfg.convert.deployable),
-                  fixed_batch=cfg.convert.fixed_batch)
+                  qat_epochs=r.qat_epochs, qat_learning_rate=r.qat_learning_rate, variant=variant,
+                  fixed_batch=cfg.convert.fixed_batch or bool(support and support.fixed_batch))
 
 
 def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, table: Sequence[tuple[float, dict[str, float]]],
-                       prunable: dict[str, int]) -> Recipe:
+                       prunable: dict[str, int], support: ModelSupportRecord | None = None) -> Recipe:
     """A search trial's recipe: the sparsity of the chosen level of `table` (see `levels`), the stack chosen by
-    the parameters."""
+    the parameters (`cfg` already fitted to the model, see `fit_to_model`)."""
     k = int(params[P_CLUSTERS])
     qat = bool(params[P_QAT])
-    clusters = {n: k for n, w in prunable.items() if k and w >= cfg.search.min_cluster_weights}
+    refused = _unclusterable(support)
+    clusters = {n: k for n, w in prunable.items() if k and w >= cfg.search.min_cluster_weights and n not in refused}
     threshold, allocated = table[min(int(params[P_LEVEL]), len(table) - 1)]
     sparsity = dict(allocated)
     if clusters:
@@ -94,7 +138,8 @@ def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, table: Seque
                   clusters=clusters, cluster_epochs=cfg.recipe.cluster_epochs,
                   cluster_learning_rate=cfg.recipe.cluster_learning_rate, qat=qat, qat_epochs=cfg.recipe.qat_epochs,
                   qat_learning_rate=cfg.recipe.qat_learning_rate,
-                  variant="int8" if qat else params[P_VARIANT], fixed_batch=cfg.convert.fixed_batch,
+                  variant="int8" if qat else params[P_VARIANT],
+                  fixed_batch=cfg.convert.fixed_batch or bool(support and support.fixed_batch),
                   tolerated_drop_pp=threshold)
 
 
@@ -140,9 +185,12 @@ class Proposal:
 
 
 def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineConfig,
-            sensitivity: SensitivityRecord | None, prunable: dict[str, int], base: Recipe) -> list[Proposal]:
+            sensitivity: SensitivityRecord | None, prunable: dict[str, int], base: Recipe,
+            support: ModelSupportRecord | None = None) -> list[Proposal]:
     """The next `n` trials: round 1 = the configured recipe and seeds from the sensitivity table; later rounds
-    = Optuna's TPE sampler (seeded, constrained) over everything seen so far. Duplicates are not proposed."""
+    = Optuna's TPE sampler (seeded, constrained) over everything seen so far. Duplicates are not proposed.
+    The search space is narrowed to what the model can take (`fit_to_model`)."""
+    cfg, _ = fit_to_model(cfg, support)
     if n <= 0:
         return []
     seen = {_recipe_key(t.recipe) for t in trials}
@@ -163,7 +211,7 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
     if round_no == 1 and not trials:
         add(Proposal("recipe", {}, base))
         for params in seed_params(cfg.search, n + 4, [t for t, _ in table]):
-            add(Proposal("seed", params, recipe_from_params(params, cfg, table, prunable)))
+            add(Proposal("seed", params, recipe_from_params(params, cfg, table, prunable, support)))
         return out
     study = _study(trials, cfg, round_no, n_levels)
     dists = _distributions(cfg.search.space, n_levels)
@@ -172,7 +220,7 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
             break
         trial = study.ask(dists)
         params = dict(trial.params)
-        add(Proposal("sampler", params, recipe_from_params(params, cfg, table, prunable)))
+        add(Proposal("sampler", params, recipe_from_params(params, cfg, table, prunable, support)))
     return out
 
 

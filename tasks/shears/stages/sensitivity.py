@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shears.keras.prunable import prunable_weights
 from shears.keras.tfcompat import keras
 from shears.keras.training import keras_score
 from shears.records import LayerSensitivityRecord, SensitivityPoint, SensitivityRecord
@@ -32,23 +33,29 @@ def magnitude_prune(kernel: np.ndarray, sparsity: float) -> np.ndarray:
 
 def layer_sensitivity(model: keras.Model, data: Splits, layer: str, ladder: list[float],
                       baseline_score: float | None = None) -> LayerSensitivityRecord:
-    """One layer at each sparsity of the ladder, on the validation split (a private clone: `model` is untouched)."""
+    """One layer at each sparsity of the ladder, on the validation split (a private clone: `model` is untouched).
+
+    Every weight tfmot would prune in the layer is cut to the sparsity (an LSTM's kernel and recurrent kernel
+    alike), as the pruning fine-tune will."""
     clone = clone_with_weights(model)
+    prunable = prunable_weights(clone).get(layer)
+    if prunable is None:
+        raise ValueError(f"layer {layer!r} has no weight tfmot prunes")
     target = clone.get_layer(layer)
     weights = target.get_weights()
-    kernel_index = next(i for i, w in enumerate(target.weights) if w is target.kernel)
     task = data.task
     base = baseline_score if baseline_score is not None else keras_score(clone, data.x_val, data.y_val, task)
     points = []
     for s in ladder:
         trial = list(weights)
-        trial[kernel_index] = magnitude_prune(weights[kernel_index], s)
+        for i in prunable.indices:
+            trial[i] = magnitude_prune(weights[i], s)
         target.set_weights(trial)
         score = keras_score(clone, data.x_val, data.y_val, task)
         worse = round(drop(task.primary, base, score), 4)
         points.append(SensitivityPoint(sparsity=s, score=round(score, 6), drop=worse))
     target.set_weights(weights)
-    return LayerSensitivityRecord(layer=layer, weights=int(np.prod(target.kernel.shape)), points=points)
+    return LayerSensitivityRecord(layer=layer, weights=prunable.size, points=points)
 
 
 def assemble(parts: list[LayerSensitivityRecord], ladder: list[float], baseline_score: float,

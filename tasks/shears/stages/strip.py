@@ -25,22 +25,29 @@ class StripResult:
 
 def verify_sparsity(model: Any, targets: dict[str, float], tolerance: float,
                     clusters: dict[str, int] | None = None) -> SparsityRecord:
-    """Per-layer kernel sparsity (and distinct values of clustered layers) of a Keras model vs the targets."""
+    """Per-layer sparsity of every weight tfmot prunes (and distinct values of clustered layers) vs the targets.
+
+    A layer with several prunable weights (an RNN's kernel and recurrent kernel) passes when each of them
+    reaches the target: tfmot prunes each weight to it.
+    """
+    from shears.keras.prunable import prunable_weights  # here, so the result types stay importable without TF
+
     clusters = clusters or {}
     rows = []
-    for layer in model.layers:
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None:
-            continue
-        w = np.asarray(kernel.numpy())
-        n, zeros = int(w.size), int(np.count_nonzero(w == 0))
-        sparsity = zeros / n if n else 0.0
-        target = targets.get(layer.name)
-        k = clusters.get(layer.name)
-        distinct = int(np.unique(w).size) if k else None
-        passed = (target is None or sparsity >= target - tolerance - 1e-9) and (k is None or (distinct or 0) <= k)
-        rows.append(LayerSparsityRecord(layer=layer.name, weights=n, zeros=zeros, sparsity=round(sparsity, 6),
-                                        target=target, passed=passed, clusters=k, distinct=distinct))
+    for name, lw in prunable_weights(model).items():
+        arrays = lw.arrays(model)
+        n = sum(int(w.size) for w in arrays)
+        zeros = sum(int(np.count_nonzero(w == 0)) for w in arrays)
+        parts = {part: round(float(np.mean(w == 0)), 6) if w.size else 0.0
+                 for part, w in zip(lw.names, arrays, strict=True)}
+        target = targets.get(name)
+        k = clusters.get(name)
+        distinct = max(int(np.unique(w).size) for w in arrays) if k else None
+        reached = target is None or all(v >= target - tolerance - 1e-9 for v in parts.values())
+        passed = reached and (k is None or (distinct or 0) <= k)
+        rows.append(LayerSparsityRecord(layer=name, weights=n, zeros=zeros, sparsity=round(zeros / n if n else 0.0, 6),
+                                        target=target, passed=passed, clusters=k, distinct=distinct,
+                                        parts=parts if len(parts) > 1 else {}))
     present = {r.layer for r in rows}
     for name, target in targets.items():
         if name not in present:  # a pruned layer that vanished is a failure, not a pass

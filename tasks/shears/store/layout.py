@@ -45,8 +45,12 @@ TEST_SPLIT = "data/test.npz"  # read once, by evaluate
 SEARCH_DIR = "search"  # staged trial models and records (search.json is what gets published)
 BASELINE_MODEL = "models/baseline.h5"
 PRUNED_MODEL = "models/pruned_unstripped.h5"
+# the same, as a .keras zip, for a model whose pruning wrappers HDF5 cannot hold (an RNN's two masks share a name)
+PRUNED_MODEL_KERAS = "models/pruned_unstripped.keras"
+PRUNED_MODELS = (PRUNED_MODEL, PRUNED_MODEL_KERAS)
 STRIPPED_MODEL = "models/stripped.h5"
 STRIPPED_KERAS3 = "models/stripped.keras"  # given back as Keras 3 when the user's model was Keras 3
+SAVED_MODEL_DIR = "models/saved_model"  # the stripped model for TF Serving (a directory: its files, each listed)
 LABELS = "models/labels.txt"  # class names, one a line: line i is class id i (only when labels were names)
 TENSORBOARD = "tensorboard"
 MODELS_DIR = "models"
@@ -80,6 +84,11 @@ def tflite_model(variant: str) -> str:
     return f"{MODELS_DIR}/model_{variant}.tflite"
 
 
+def saved_model_file(name: str) -> str:
+    """A file of the SavedModel directory ('saved_model.pb', 'variables/variables.index', ...)."""
+    return f"{SAVED_MODEL_DIR}/{name}"
+
+
 SENSITIVITY = "sensitivity.json"
 SEARCH = "search.json"
 
@@ -93,7 +102,7 @@ def trial_dir(number: int) -> str:
 
 
 def trial_file(number: int, name: str) -> str:
-    """A trial's own files: recipe.json, result.json, model.tflite, pruned.h5, stripped.h5."""
+    """A trial's own files: plan.json, result.json, model.tflite, stripped.h5, sparsity.json, prune_key.txt."""
     return f"{trial_dir(number)}/{name}"
 
 

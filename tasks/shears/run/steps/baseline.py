@@ -21,6 +21,7 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
     from shears.errors import ConfigError
     from shears.keras.keras3 import load_pretrained
     from shears.keras.modelio import model_to_h5
+    from shears.keras.prunable import model_support
     from shears.stages.baseline import (
         check_conversion,
         check_model_fits,
@@ -29,7 +30,6 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
         train_baseline,
     )
     from shears.stages.measure import gzip_size
-    from shears.stages.prune import prunable_layer_names
 
     uri = ctx.cfg.model.pretrained
     origin, conv = "trained here", None
@@ -51,15 +51,18 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
             result = train_baseline(data_splits, ctx.cfg.model)
         data = model_to_h5(result.model, include_optimizer=False)
         ctx.put(L.BASELINE_MODEL, data)
-        prunable = {name: int(result.model.get_layer(name).kernel.shape.num_elements())
-                    for name in prunable_layer_names(result.model)}
+        cfg = ctx.cfg
+        support = model_support(result.model, probe_qat=cfg.recipe.qat or (cfg.search.enabled and
+                                                                           True in cfg.search.space.qat))
+        prunable = {p.layer: sum(p.weights.values()) for p in support.layers if p.weights}
         record = BaselineRecord(
             score=result.score, metric=data_splits.task.primary, builder=result.builder, pretrained=uri,
             history=result.history,
             params=int(result.model.count_params()), split="validation", gzip_bytes=gzip_size(data),
             prunable_layers=prunable, origin=origin,
             conversion_max_abs_diff=conv.max_abs_diff if conv else None,
-            conversion_samples=conv.samples if conv else None, conversion_tolerance=conv.tolerance if conv else None)
+            conversion_samples=conv.samples if conv else None, conversion_tolerance=conv.tolerance if conv else None,
+            support=support)
         ctx.put_record(record)
     return {"model": ctx.layout.staging(L.BASELINE_MODEL), record.metric: result.score, "split": "validation",
             "origin": origin, "conversion_max_abs_diff": record.conversion_max_abs_diff,

@@ -21,7 +21,7 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
     from shears.keras.modelio import model_from_bytes
     from shears.keras.training import keras_metrics
     from shears.stages.inspect import structure_gzip_bytes
-    from shears.stages.measure import measure, tflite_latency_ms, tflite_outputs
+    from shears.stages.measure import measure, tar_bytes, tflite_latency_ms, tflite_outputs
 
     with timed(ctx, "evaluate", machine=True):
         data_splits = splits(ctx, test=True)
@@ -30,13 +30,15 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
         prune = ctx.get_record(PruneRecord)
         deployable = prune.recipe.variant if prune.recipe else ctx.cfg.convert.deployable
         rows = []
+        pruned_file = next(f for f in L.PRUNED_MODELS if ctx.has(f))  # .keras when HDF5 cannot hold the masks
         for name, file, note, pruned in (
             ("baseline", L.BASELINE_MODEL, ".h5 without optimizer", False),
-            ("pruned_unstripped", L.PRUNED_MODEL, ".h5 as saved by fit: pruning wrappers, masks and optimizer", True),
+            ("pruned_unstripped", pruned_file,
+             f".{pruned_file.rsplit('.', 1)[1]} as saved by fit: pruning wrappers, masks and optimizer", True),
             ("stripped", L.STRIPPED_MODEL, ".h5 without wrappers or optimizer", False),
         ):
             data = ctx.get(file)
-            scores = keras_metrics(model_from_bytes(data, pruned=pruned), x_test, y_test, task)
+            scores = keras_metrics(model_from_bytes(data, file, pruned=pruned), x_test, y_test, task)
             rows.append(measure(name, file, "keras", data, scores, task.primary, note))
         if ctx.has(L.STRIPPED_KERAS3):  # given back in the user's format: it must load in Keras 3 and score the same
             from shears.keras.keras3 import keras3_from_bytes
@@ -45,10 +47,20 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             scores = keras_metrics(keras3_from_bytes(data, L.STRIPPED_KERAS3), x_test, y_test, task)
             rows.append(measure("stripped_keras3", L.STRIPPED_KERAS3, "keras", data, scores, task.primary,
                                 "Keras 3 .keras of the stripped model (your format, no optimizer)"))
+        saved = {name[len(L.SAVED_MODEL_DIR) + 1:]: ctx.get(name) for name in ctx.list(L.SAVED_MODEL_DIR + "/")}
+        if saved:  # TF Serving's view: the serving_default signature of the loaded SavedModel
+            from shears.keras.savedmodel import load_saved_model, serve
+
+            scores = task.metrics(serve(load_saved_model(saved), x_test), y_test)
+            rows.append(measure("saved_model", L.SAVED_MODEL_DIR + "/", "savedmodel", tar_bytes(saved), scores,
+                                task.primary, "SavedModel of the stripped model for TF Serving (serving_default: "
+                                              "input -> output); bytes: the directory as one tar"))
         latency = {}
         pairs: list[tuple[float, float]] | None = None
         runs = ctx.cfg.convert.latency_runs
-        variants = [deployable, *(v for v in ctx.cfg.convert.variants if v != deployable)]
+        # the configured variants select built (an int8 the model cannot take is not: baseline.json says why)
+        variants = [deployable, *(v for v in ctx.cfg.convert.variants
+                                  if v != deployable and ctx.has(L.tflite_model(v)))]
         for variant in sorted(variants, key=VARIANT_ORDER.index):
             file = L.tflite_model(variant)
             data = ctx.get(file)

@@ -99,7 +99,7 @@ def tflite_gate(search: SearchRecord) -> GateRecord:
 
 
 def _check_text(c: TensorCheckRecord) -> str:
-    parts = [f"{c.layer} ({c.tensor}):"]
+    parts = [f"{c.layer}{'.' + c.weight if c.weight else ''} ({c.tensor}):"]
     if c.expected_sparsity is not None:
         parts.append(f"zeros {c.zero_fraction:.4f} for sparsity {c.expected_sparsity:.2f}")
     if c.expected_clusters is not None:

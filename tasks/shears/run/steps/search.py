@@ -58,7 +58,8 @@ def _base_recipe(ctx: RunContext, baseline: BaselineRecord) -> Recipe:
     unknown = [n for n in names if n not in baseline.prunable_layers]
     if unknown:
         raise not_prunable(unknown, list(baseline.prunable_layers))
-    return recipe_from_config(ctx.cfg, baseline.prunable_layers, {n: prune.final_sparsity for n in names})
+    return recipe_from_config(ctx.cfg, baseline.prunable_layers, {n: prune.final_sparsity for n in names},
+                              baseline.support)
 
 
 def step_propose(ctx: RunContext, round_no: int) -> list[dict[str, Any]]:
@@ -83,7 +84,7 @@ def step_propose(ctx: RunContext, round_no: int) -> list[dict[str, Any]]:
         else:
             n = 1 if round_no == 1 and not done else 0
         proposals = propose(round_no, n, done, ctx.cfg, sensitivity, baseline.prunable_layers,
-                            _base_recipe(ctx, baseline))
+                            _base_recipe(ctx, baseline), baseline.support)
         items = []
         for i, p in enumerate(proposals):
             number = len(done) + i

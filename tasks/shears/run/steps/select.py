@@ -31,6 +31,8 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
         _adopt(ctx, winner)
         if baseline.origin.startswith("Keras 3") and baseline.pretrained:
             _give_back_keras3(ctx, baseline.pretrained)
+        if ctx.cfg.convert.saved_model:
+            _saved_model(ctx)
         _other_variants(ctx, winner)
         ctx.put_record(_search_record(ctx, baseline, done, winner, feasible))
     return {"winner": winner.number, "feasible": feasible, "trials": len(done), "gzip_bytes": winner.gzip_bytes,
@@ -55,7 +57,9 @@ def _adopt(ctx: RunContext, winner: TrialRecord) -> None:
     """The winner's files as the run's: models, sparsity, its pruning record (with its recipe), TensorBoard logs."""
     n = winner.number
     key = ctx.get(L.trial_file(n, "prune_key.txt")).decode()
-    ctx.put(L.PRUNED_MODEL, ctx.get(L.pruned_cache(f"{key}/pruned.h5")))
+    for file, cached in zip(L.PRUNED_MODELS, ("pruned.h5", "pruned.keras"), strict=True):
+        if ctx.has(L.pruned_cache(f"{key}/{cached}")):
+            ctx.put(file, ctx.get(L.pruned_cache(f"{key}/{cached}")))
     ctx.put(L.STRIPPED_MODEL, ctx.get(L.trial_file(n, "stripped.h5")))
     ctx.put(L.tflite_model(winner.recipe.variant), ctx.get(L.trial_file(n, "model.tflite")))
     ctx.put(L.SPARSITY, ctx.get(L.trial_file(n, "sparsity.json")))
@@ -71,14 +75,16 @@ def _other_variants(ctx: RunContext, winner: TrialRecord) -> None:
     from shears.keras.modelio import model_from_bytes
     from shears.stages.convert import convert
 
-    others = tuple(v for v in ctx.cfg.convert.variants if v != winner.recipe.variant)
+    support = ctx.get_record(BaselineRecord).support
+    no_int8 = support is not None and support.int8 is not None
+    others = tuple(v for v in ctx.cfg.convert.variants if v != winner.recipe.variant and not (v == "int8" and no_int8))
     if not others:
         return
     stripped = model_from_bytes(ctx.get(L.STRIPPED_MODEL))
     data_splits = splits(ctx)
     targets = None if data_splits.task.classification else data_splits.y_train
     for variant, data in convert(stripped, data_splits.x_train, ctx.cfg.convert, others,
-                                 regression_targets=targets).items():
+                                 regression_targets=targets, fixed_batch=winner.recipe.fixed_batch).items():
         ctx.put(L.tflite_model(variant), data)
 
 
@@ -102,7 +108,7 @@ def _phase_seconds(ctx: RunContext) -> dict[str, float]:
 
 def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord], winner: TrialRecord,
                    feasible: bool) -> SearchRecord:
-    from shears.stages.search import pareto_frontier
+    from shears.stages.search import fit_to_model, pareto_frontier
 
     search = ctx.cfg.search
     data = splits(ctx)
@@ -115,7 +121,7 @@ def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRe
         metric=metric, baseline_score=baseline.score, baseline_gzip_bytes=baseline.gzip_bytes or 0,
         no_skill_score=data.task.no_skill(data.y_train, data.y_val).get(metric, 0.0), trials=done,
         winner=winner.number, winner_feasible=feasible, frontier=pareto_frontier(done, metric),
-        seconds=_phase_seconds(ctx),
+        seconds=_phase_seconds(ctx), fitted=fit_to_model(ctx.cfg, baseline.support)[1],
     )
 
 
@@ -136,3 +142,12 @@ def _give_back_keras3(ctx: RunContext, uri: str) -> None:
     check_conversion(predict(stripped, rows), k3_model, rows, ctx.cfg.model.conversion_tolerance,
                      what="the Keras 3 copy of the stripped model")
     ctx.put(L.STRIPPED_KERAS3, keras3_to_bytes(k3_model))
+
+
+def _saved_model(ctx: RunContext) -> None:
+    """The stripped model as a SavedModel for TF Serving (models/saved_model/, one staged file per file)."""
+    from shears.keras.modelio import model_from_bytes
+    from shears.keras.savedmodel import export_saved_model
+
+    for name, data in export_saved_model(model_from_bytes(ctx.get(L.STRIPPED_MODEL))).items():
+        ctx.put(L.saved_model_file(name), data)

@@ -43,21 +43,28 @@ def _cached_prune(ctx: RunContext, key: str) -> tuple[Any, Any] | None:
     from shears.keras.modelio import model_from_bytes
     from shears.stages.prune import PruneResult
 
-    names = [L.pruned_cache(f"{key}/{n}") for n in ("pruned.h5", "stripped.h5", "prune.json")]
-    if not all(ctx.has(n) for n in names):
+    pruned = next((n for n in (pruned_cache_file(key, f) for f in ("h5", "keras")) if ctx.has(n)), None)
+    names = [L.pruned_cache(f"{key}/{n}") for n in ("stripped.h5", "prune.json")]
+    if pruned is None or not all(ctx.has(n) for n in names):
         return None
-    rec = PruneRecord.from_bytes(ctx.get(names[2]), names[2])
-    result = PruneResult(model_from_bytes(ctx.get(names[0]), pruned=True), rec.schedule, rec.pruned_layers,
+    rec = PruneRecord.from_bytes(ctx.get(names[1]), names[1])
+    result = PruneResult(model_from_bytes(ctx.get(pruned), pruned, pruned=True), rec.schedule, rec.pruned_layers,
                          rec.score, rec.history, dict(rec.layer_sparsity), rec.metric)
-    return result, model_from_bytes(ctx.get(names[1]))
+    return result, model_from_bytes(ctx.get(names[0]))
+
+
+def pruned_cache_file(key: str, fmt: str) -> str:
+    """The cached pruned model (wrappers and optimizer): pruned.h5, or pruned.keras when HDF5 cannot hold it."""
+    return L.pruned_cache(f"{key}/pruned.{fmt}")
 
 
 def _cache_prune(ctx: RunContext, key: str, result: Any, logdir: str) -> None:
     """The pruned model, its pruning-only strip, its record and its TensorBoard logs, for the trials after."""
-    from shears.keras.modelio import model_to_h5
+    from shears.keras.modelio import model_to_h5, pruned_to_bytes
     from shears.keras.tfcompat import tfmot
 
-    ctx.put(L.pruned_cache(f"{key}/pruned.h5"), model_to_h5(result.pruned, include_optimizer=True))
+    data, fmt = pruned_to_bytes(result.pruned)
+    ctx.put(pruned_cache_file(key, fmt), data)
     ctx.put(L.pruned_cache(f"{key}/stripped.h5"), model_to_h5(
         tfmot.sparsity.keras.strip_pruning(result.pruned), include_optimizer=False))
     ctx.put_record(prune_record(result.prune, None, None), L.pruned_cache(f"{key}/prune.json"))

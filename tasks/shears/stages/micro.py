@@ -1,0 +1,145 @@
+"""The deployable on TFLite Micro: does every op exist there, how small a tensor arena does it need, what does it
+score — measured with the `tflite-micro` Python interpreter (the microcontroller runtime's own C++ kernels).
+
+On a microcontroller the question is RAM as much as flash: the tensor arena (activations, scratch, the
+interpreter's own structures) must fit. The smallest arena that allocates is found by bisection between
+`min_arena` and `max_arena` at one-byte resolution; the answer is proven both ways (it allocates and
+runs; one byte less does not). Every probe is a child process (shears.stages.micro_child): a too-small arena can
+crash the interpreter outright (SIGSEGV inside an LSTM kernel, measured), which must cost a probe, not the run.
+
+A model TFLite Micro cannot run (an op it lacks, hybrid dynamic-range ops, an arena beyond the maximum) is a
+recorded "no" with the reason, not a failure; only the `max_arena_bytes` gate turns it into one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shears.stages.micro_child import OK
+
+MIN_ARENA = 1024
+PROBE_TIMEOUT_S = 120.0
+RUN_TIMEOUT_S = 3600.0
+_MISSING_OP = re.compile(r"Didn't find op for builtin opcode '([A-Z0-9_]+)'")
+
+
+@dataclass
+class MicroRun:
+    runs: bool
+    reason: str | None
+    ops: list[str]
+    missing_ops: list[str] = field(default_factory=list)
+    arena_bytes: int | None = None
+    probes: int = 0
+    outputs: np.ndarray | None = None  # dequantized, one row per input row
+    seconds: float = 0.0
+
+
+def model_ops(model: bytes) -> list[str]:
+    """The builtin op names a .tflite uses (every subgraph), sorted, from its flatbuffer."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(model), 0))
+    used = set()
+    for sub in m.subgraphs or []:
+        for op in sub.operators or []:
+            code = m.operatorCodes[op.opcodeIndex]
+            used.add(names.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"OP_{code.builtinCode}"))
+    return sorted(used)
+
+
+def package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("tflite-micro")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _child(args: list[str], timeout: float) -> tuple[bool, str]:
+    """Run micro_child with `args`: (succeeded, the end of its stderr or why it died)."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "SYSTEMROOT")}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "shears.stages.micro_child", *args], capture_output=True,
+                              text=True, timeout=timeout, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {timeout:g} s"
+    if proc.returncode == 0 and OK in proc.stdout:
+        return True, ""
+    tail = " ".join(line.strip() for line in proc.stderr.strip().splitlines()[-6:])
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        return False, f"the interpreter crashed ({name}){': ' + tail if tail else ''}"
+    return False, tail or f"exit status {proc.returncode}"
+
+
+def _why(stderr: str, max_arena: int) -> tuple[str, list[str]]:
+    missing = sorted(set(_MISSING_OP.findall(stderr)))
+    if missing:
+        return f"TFLite Micro has no kernel for {', '.join(missing)}", missing
+    if "Hybrid models are not supported" in stderr:
+        return ("hybrid ops (float activations, int8 weights: a dynamic-range model); TFLite Micro runs float32 "
+                "or full-integer int8 models"), []
+    if "allocate" in stderr.lower():
+        return f"does not allocate within max_arena_bytes {max_arena:,} B ({stderr[-200:]})", []
+    return stderr[-300:] or "the interpreter failed", []
+
+
+def run_on_micro(model: bytes, x: np.ndarray, *, max_arena: int, min_arena: int = MIN_ARENA) -> MicroRun:
+    """Probe, bisect and run `model` on TFLite Micro; outputs for every row of `x` when it runs."""
+    t0 = time.perf_counter()
+    ops = model_ops(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(model)
+        probes = 0
+
+        def fits(arena: int) -> tuple[bool, str]:
+            nonlocal probes
+            probes += 1
+            return _child(["probe", str(path), str(arena)], PROBE_TIMEOUT_S)
+
+        ok, err = fits(max_arena)
+        if not ok:
+            reason, missing = _why(err, max_arena)
+            return MicroRun(False, reason, ops, missing, probes=probes, seconds=time.perf_counter() - t0)
+        if fits(min_arena)[0]:
+            arena = min_arena
+        else:
+            lo, hi = min_arena, max_arena  # invariant: lo fails, hi allocates and runs
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if fits(mid)[0]:
+                    hi = mid
+                else:
+                    lo = mid
+            arena = hi
+        rows, out = Path(tmp) / "rows.npy", Path(tmp) / "out.npy"
+        np.save(rows, np.ascontiguousarray(x), allow_pickle=False)
+        ok, err = _child(["run", str(path), str(arena), str(rows), str(out)], RUN_TIMEOUT_S)
+        if not ok:
+            reason, missing = _why(err, max_arena)
+            return MicroRun(False, f"allocates in {arena:,} B but fails on the test rows: {reason}", ops, missing,
+                            arena, probes, seconds=time.perf_counter() - t0)
+        outputs = np.load(out, allow_pickle=False)
+    return MicroRun(True, None, ops, [], arena, probes, outputs, time.perf_counter() - t0)
+
+
+def arena_allocates(model: bytes, arena: int) -> bool:
+    """Whether `model` allocates and runs once with exactly `arena` bytes of tensor arena (one child process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(model)
+        return _child(["probe", str(path), str(arena)], PROBE_TIMEOUT_S)[0]
