@@ -111,6 +111,11 @@ class ConvertConfig(_Frozen):
     # A SavedModel of the stripped model (`serving_default`: input `input`, output `output`) for TF Serving,
     # published as models/saved_model/ by every passing run.
     saved_model: bool = True
+    # Run the deployable on TFLite Micro (the tflite-micro interpreter) on the test split: ops supported, the
+    # smallest tensor arena (bisection from 1 KB to micro_max_arena_bytes), its metric against LiteRT's.
+    # None: on when the deployable is int8 (what microcontrollers run).
+    micro: bool | None = None
+    micro_max_arena_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
 
     @model_validator(mode="after")
     def _deployable_is_built(self) -> ConvertConfig:
@@ -208,6 +213,8 @@ class GateConfig(_Frozen):
     max_gzip_bytes: int | None = Field(None, ge=1)
     max_accuracy_drop_pp: float | None = Field(2.0, ge=0, le=100)
     min_compression_ratio: float | None = Field(5.0, gt=0)
+    # The deployable must run on TFLite Micro within this tensor arena (bytes); None: recorded, not gated.
+    max_arena_bytes: int | None = Field(None, ge=1)
     # Against the current champion (TFX-style regression gates); None disables.
     champion_max_size_increase_pct: float | None = Field(10.0, ge=0)
     champion_max_accuracy_drop_pp: float | None = Field(1.0, ge=0, le=100)

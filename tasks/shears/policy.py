@@ -44,6 +44,8 @@ class GateFloors(_Frozen):
     # regressors (MSE/MAE): better than the constant answer by at least this % (built in: strictly better)
     min_skill_margin_pct: float | None = Field(0.0, ge=0, le=100)
     max_change_pct: float | None = Field(None, ge=0)
+    # microcontroller deployments: every run's deployable must run on TFLite Micro within this arena
+    max_arena_bytes: int | None = Field(None, ge=1)
 
 
 class SigningFloors(_Frozen):
@@ -70,7 +72,8 @@ class Policy(_Frozen):
 # (gate, True when a higher value is stricter)
 _DIRECTIONS: tuple[tuple[str, bool], ...] = (("min_accuracy", True), ("min_skill_margin_pp", True),
                                               ("max_accuracy_drop_pp", False), ("max_gzip_bytes", False),
-                                              ("min_skill_margin_pct", True), ("max_change_pct", False))
+                                              ("min_skill_margin_pct", True), ("max_change_pct", False),
+                                              ("max_arena_bytes", False))
 
 
 def load_policy(path: str | Path | None) -> Policy:

@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 def _artifact(name: str, kind: str, raw: int, gz: int, acc: float, note: str = "") -> dict[str, Any]:
     file = f"models/{name}.h5" if kind == "keras" else f"models/model_{name.removeprefix('tflite_')}.tflite"
     return {"name": name, "file": file, "kind": kind, "raw_bytes": raw, "gzip_bytes": gz, "accuracy": acc,
-            "note": note}
+            "note": note, "runtime": "Keras (tf_keras)" if kind == "keras" else "LiteRT"}
 
 
 def sample_files(*, passed: bool = True, champion: str | None = None) -> dict[str, dict[str, Any]]:
@@ -268,9 +268,8 @@ def decode_png(src: str) -> Image.Image:
 def test_every_section_present_with_heading_and_content() -> None:
     page = assert_self_contained(build_run_report(sample_records()))
     assert list(page.sections) == list(SECTION_IDS)
-    assert set(SECTION_IDS) == {"summary", "search", "sensitivity", "sizes", "accuracy", "sparsity", "schedule",
-                                "gates", "validation",
-                                "lineage"}
+    assert set(SECTION_IDS) == {"summary", "runtimes", "search", "sensitivity", "sizes", "accuracy", "sparsity",
+                                "schedule", "gates", "validation", "lineage"}
     for sid, sec in page.sections.items():
         assert sec["headings"], f"section {sid} has no <h2>"
         assert sec["available"] == "true", f"{sid}: {sec['text'][:200]}"
@@ -343,7 +342,8 @@ def test_nothing_but_a_run_id_still_renders() -> None:
     page = assert_self_contained(build_run_report(RunRecords(run_id="empty", status="unknown")))
     assert list(page.sections) == list(SECTION_IDS)
     missing = {sid for sid, sec in page.sections.items() if sec["available"] == "false"}
-    assert missing == {"search", "sensitivity", "sizes", "accuracy", "sparsity", "schedule", "gates", "validation"}
+    assert missing == {"runtimes", "search", "sensitivity", "sizes", "accuracy", "sparsity", "schedule", "gates",
+                       "validation"}
     for sid in missing:
         assert "Not available" in page.sections[sid]["text"]
 

@@ -25,13 +25,13 @@ def artifact_table(metrics: MetricsRecord, latency: LatencyRecord | None) -> Tab
     names = list(base.metrics) or [base.primary]  # the primary metric first, then the task's others
     names = [base.primary, *(n for n in names if n != base.primary)]
     t = Table(title="Artifacts (why is my pruned model bigger?)")
-    for col in ("artifact", "raw bytes", "gzip bytes", "gz vs baseline", *(metric_info(n).label for n in names),
-                "latency ms", "note"):
-        t.add_column(col, justify="left" if col in ("artifact", "note") else "right")
+    for col in ("artifact", "runtime", "raw bytes", "gzip bytes", "gz vs baseline",
+                *(metric_info(n).label for n in names), "latency ms", "note"):
+        t.add_column(col, justify="left" if col in ("artifact", "runtime", "note") else "right")
     lat = latency.latency if latency else {}
     for a in metrics.artifacts:
         ratio = base.gzip_bytes / max(a.gzip_bytes, 1)
-        t.add_row(a.name, _fmt_bytes(a.raw_bytes), _fmt_bytes(a.gzip_bytes), f"{ratio:.2f}x",
+        t.add_row(a.name, a.runtime or "-", _fmt_bytes(a.raw_bytes), _fmt_bytes(a.gzip_bytes), f"{ratio:.2f}x",
                   *(f"{a.metrics[n]:.4f}" if n in a.metrics else "-" for n in names),
                   f"{lat[a.name]:.3f}" if a.name in lat else "-", a.note)
     return t
@@ -82,6 +82,10 @@ def data_lines(results: dict[str, Any]) -> list[str]:
             text += (f"; rebuilt in tf_keras: max |output difference| {b['conversion_max_abs_diff']:.3g} on "
                      f"{b['conversion_samples']} rows (tolerance {b['conversion_tolerance']:g})")
         lines.append(text)
+    for note in b.get("kept") or []:
+        lines.append(f"model: {note}")
+    for note in b.get("limits") or []:
+        lines.append(f"model: {note}")
     return lines
 
 
@@ -205,6 +209,10 @@ def run(
         out.print(sparsity_table(outcome.sparsity))
     if outcome.metrics:
         out.print(artifact_table(outcome.metrics, outcome.latency))
+        micro = outcome.metrics.micro
+        out.print(f"runs on TFLite Micro: {micro.summary()}" if micro is not None else
+                  "runs on TFLite Micro: not checked (convert.micro off; on by default for an int8 deployable)",
+                  highlight=False, soft_wrap=True)
     if outcome.gates:
         out.print(gate_table(outcome.gates))
         line = comparison_line(outcome.gates)

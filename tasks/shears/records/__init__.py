@@ -40,6 +40,8 @@ from shears.records.evaluation import (
     MachineInfo,
     MachineRecord,
     MetricsRecord,
+    MicroRecord,
+    RuntimeRef,
     TimingRecord,
 )
 from shears.records.gates import (
@@ -123,6 +125,7 @@ __all__ = [
     "MachineRecord",
     "ManifestRecord",
     "MetricsRecord",
+    "MicroRecord",
     "ModelCardRecord",
     "ModelSupportRecord",
     "PolicyFloorsRecord",
@@ -131,6 +134,7 @@ __all__ = [
     "Record",
     "RunId",
     "RunStatus",
+    "RuntimeRef",
     "Schedule",
     "SearchRecord",
     "SensitivityPoint",

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from shears.records.base import Record, RunId, RunStatus, Split, _Model
-from shears.records.evaluation import MachineInfo
+from shears.records.evaluation import MachineInfo, MicroRecord
 from shears.records.gates import GateRecord
 from shears.records.model import LayerSparsityRecord, Schedule
 from shears.records.release import DeployableRef
@@ -93,6 +93,8 @@ class CardArtifact(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)
     deployable: bool = False
     note: str = ""
+    runtime: str | None = None  # where it runs (LiteRT, TFLite Micro, TF Serving, Keras 3, Keras (tf_keras))
+    arena_bytes: int | None = None  # TFLite Micro's tensor arena
 
 
 class CardGates(_Model):
@@ -137,3 +139,4 @@ class ModelCardRecord(Record, schema="shears.model_card/v1", file="model_card.js
     git_commit: str | None
     machines: list[MachineInfo]
     signature: CardSignature
+    micro: MicroRecord | None = None  # whether the deployable runs on TFLite Micro, with what arena (None: not run)

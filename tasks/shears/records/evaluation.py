@@ -29,6 +29,9 @@ class ArtifactRecord(_Model):
     note: str = ""
     # .tflite only: gzip of the file with every weight zeroed (the flatbuffer's structure); the rest is weights
     structure_gzip_bytes: int | None = None
+    # where it runs: "Keras (tf_keras)", "Keras 3", "LiteRT", "TFLite Micro" or "TF Serving" (None: before runtimes)
+    runtime: str | None = None
+    arena_bytes: int | None = None  # TFLite Micro: the smallest tensor arena that allocates
 
     @model_validator(mode="before")
     @classmethod
@@ -43,6 +46,64 @@ class ArtifactRecord(_Model):
         return float(self.metrics[self.primary])
 
 
+class MicroRecord(_Model):
+    """The deployable under TFLite Micro (the `tflite-micro` Python interpreter: the microcontroller runtime's
+    kernels), on the test split: whether it runs, the smallest tensor arena, its metrics against LiteRT's."""
+
+    file: str
+    package: str  # the tflite-micro version that ran it
+    runs: bool
+    reason: str | None = None  # why it does not run (an op TFLite Micro lacks is named)
+    ops: list[str] = Field(default_factory=list)
+    missing_ops: list[str] = Field(default_factory=list)
+    arena_bytes: int | None = None  # the smallest arena that allocates: one byte less does not (bisection)
+    arena_searched: tuple[int, int] = (1024, 1 << 20)  # bisection range, bytes
+    probes: int = 0
+    rows: int = 0
+    primary: str = "accuracy"
+    metrics: dict[str, float] = Field(default_factory=dict)
+    litert_metrics: dict[str, float] = Field(default_factory=dict)
+    max_output_difference: float | None = None  # largest |output difference| from LiteRT on the test rows
+    agrees: bool | None = None  # the primary metric equals LiteRT's within the test split's rounding
+
+    def summary(self) -> str:
+        """'yes, arena 10.1 KB (10,144 B), accuracy 0.8875 = LiteRT' or 'no: <why>' (model card, report)."""
+        if not self.runs:
+            return f"no: {self.reason}"
+        value = self.metrics.get(self.primary)
+        litert = self.litert_metrics.get(self.primary)
+        score = f", {self.primary} {value:.4f}" if value is not None else ""
+        same = ("" if litert is None else " = LiteRT" if self.agrees
+                else f" vs LiteRT {litert:.4f} (DIFFERS beyond the test split's rounding)")
+        arena = self.arena_bytes or 0
+        return f"yes, arena {arena / 1000:.1f} KB ({arena:,} B){score}{same}"
+
+
+class RuntimeRef(_Model):
+    """Which file to take for one runtime, and what it scored there (test split): the manifest's `deployable`, the
+    artifact table and the model card group the outputs by where they run."""
+
+    runtime: str  # "LiteRT", "TFLite Micro", "TF Serving", "Keras 3", "Keras (tf_keras)"
+    artifact: str  # its name in metrics.json
+    file: str  # a file of the run folder (a directory for TF Serving: models/saved_model/)
+    raw_bytes: int
+    gzip_bytes: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+    primary: str = "accuracy"
+    arena_bytes: int | None = None  # TFLite Micro: the tensor arena it needs
+    note: str = ""
+
+
+# the order runtimes are listed in, with what each is for
+RUNTIMES: tuple[tuple[str, str], ...] = (
+    ("LiteRT", "phones, Linux and desktop devices (ai_edge_litert / TFLite interpreter)"),
+    ("TFLite Micro", "microcontrollers: the same .tflite, with the tensor arena it needs"),
+    ("TF Serving", "servers: the SavedModel directory, signature serving_default (input -> output)"),
+    ("Keras 3", "your own Keras 3 code: the stripped model in your format"),
+    ("Keras (tf_keras)", "tf_keras / TensorFlow 2 Keras code: the stripped .h5"),
+)
+
+
 class MetricsRecord(Record, schema="shears.metrics/v1", file="metrics.json"):
     deployable: str
     artifacts: list[ArtifactRecord]
@@ -55,9 +116,25 @@ class MetricsRecord(Record, schema="shears.metrics/v1", file="metrics.json"):
     # report's ROC and calibration curves, or its predicted-vs-actual and residual plots
     deployable_outputs: list[tuple[float, float]] | None = None
     split: Split = "test"
+    micro: MicroRecord | None = None  # the deployable on TFLite Micro (None: not asked for)
 
     def artifact(self, name: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.name == name), None)
+
+    def runtimes(self) -> list[RuntimeRef]:
+        """The file to take for each runtime: the deployable .tflite for LiteRT (and, when it runs there, for
+        TFLite Micro with its arena), the SavedModel for TF Serving, the stripped model for Keras 3 and tf_keras."""
+        picks = {"LiteRT": self.deployable, "TFLite Micro": self.deployable.replace("tflite_", "tflm_", 1),
+                 "TF Serving": "saved_model", "Keras 3": "stripped_keras3", "Keras (tf_keras)": "stripped"}
+        out = []
+        for runtime, what in RUNTIMES:
+            a = self.artifact(picks[runtime])
+            if a is None:
+                continue
+            out.append(RuntimeRef(runtime=runtime, artifact=a.name, file=a.file, raw_bytes=a.raw_bytes,
+                                  gzip_bytes=a.gzip_bytes, metrics=dict(a.metrics), primary=a.primary,
+                                  arena_bytes=a.arena_bytes, note=what))
+        return out
 
     @property
     def deployable_artifact(self) -> ArtifactRecord:

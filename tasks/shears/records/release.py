@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shears.records.base import Record, RunId, RunStatus, _Model
-from shears.records.evaluation import MachineInfo
+from shears.records.evaluation import MachineInfo, RuntimeRef
 
 
 class FileEntry(_Model):
@@ -32,6 +32,8 @@ class DeployableRef(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)  # every test metric of the run's task
     primary: str = "accuracy"
     task: str = "multiclass"
+    # which file to take for which runtime (LiteRT, TFLite Micro, TF Serving, Keras 3, tf_keras); [] before runtimes
+    runtimes: list[RuntimeRef] = Field(default_factory=list)
 
     def score_text(self) -> str:
         """'accuracy 0.9611' or 'mse 1.71': what the deployable scored on its test split."""

@@ -131,7 +131,8 @@ def _artifacts(r: RunRecords) -> list[CardArtifact]:
     return [
         CardArtifact(name=a.name, file=a.file, kind=a.kind, raw_bytes=a.raw_bytes, gzip_bytes=a.gzip_bytes,
                      accuracy=a.accuracy, metrics=dict(a.metrics), latency_ms=lat.get(a.name),
-                     deployable=a.name == r.metrics.deployable, note=a.note)
+                     deployable=a.name == r.metrics.deployable, note=a.note, runtime=a.runtime,
+                     arena_bytes=a.arena_bytes)
         for a in r.metrics.artifacts
     ]
 
@@ -143,7 +144,8 @@ def _deployable(r: RunRecords) -> DeployableRef | None:
     if d is None:
         return None
     return DeployableRef(name=d.name, file=d.file, accuracy=d.accuracy, gzip_bytes=d.gzip_bytes, raw_bytes=d.raw_bytes,
-                         metrics=dict(d.metrics), primary=d.primary, task=r.metrics.task if r.metrics else "multiclass")
+                         metrics=dict(d.metrics), primary=d.primary, task=r.metrics.task if r.metrics else "multiclass",
+                         runtimes=r.metrics.runtimes())
 
 
 def signature_of(key_id: str | None, file: str) -> CardSignature:
@@ -181,6 +183,7 @@ def build_model_card(
         git_commit=r.git_commit,
         machines=list(machines),
         signature=signature,
+        micro=r.metrics.micro if r.metrics else None,
     )
 
 
@@ -243,11 +246,20 @@ def render_card_markdown(card: ModelCardRecord) -> str:
         lines += _table(["artifact", "file", "raw bytes", "gzip bytes",
                          "test accuracy" if set(d.metrics) <= {"accuracy"} else "test metrics"],
                         [(d.name, d.file, d.raw_bytes, d.gzip_bytes, _score(d.metrics, d.accuracy))])
+        if d.runtimes:
+            lines += ["", "Which file for which runtime (figures on the test split):", "",
+                      *_table(["runtime", "file", "raw bytes", "gzip bytes", "test figures", "for"],
+                              [(x.runtime, x.file, x.raw_bytes, x.gzip_bytes, _score(x.metrics, x.metrics.get(
+                                  "accuracy")) + (f"; arena {x.arena_bytes:,} B" if x.arena_bytes else ""), x.note)
+                               for x in d.runtimes])]
         if card.status != "passed":
             lines += ["", "_Not published: rejected runs keep no model files._"]
     else:
         lines.append("_Not available: the run has no metrics._")
-    lines.append("")
+    micro = card.micro
+    lines += ["", f"**Runs on TFLite Micro**: {micro.summary()}" if micro is not None else
+              "**Runs on TFLite Micro**: not checked (convert.micro is off; it is on by default for an int8 "
+              "deployable)", ""]
 
     data = card.data
     lines += ["## Data", ""]
@@ -318,9 +330,9 @@ def render_card_markdown(card: ModelCardRecord) -> str:
     lines += ["## Artifacts", ""]
     if card.artifacts:
         only_accuracy = all(not a.metrics or set(a.metrics) == {"accuracy"} for a in card.artifacts)
-        lines += _table(["artifact", "file", "raw bytes", "gzip bytes",
+        lines += _table(["artifact", "runtime", "file", "raw bytes", "gzip bytes",
                          "test accuracy" if only_accuracy else "test metrics", "latency ms", "note"],
-                        [(("★ " if a.deployable else "") + a.name, a.file, a.raw_bytes, a.gzip_bytes,
+                        [(("★ " if a.deployable else "") + a.name, a.runtime, a.file, a.raw_bytes, a.gzip_bytes,
                           _score(a.metrics, a.accuracy), a.latency_ms, a.note) for a in card.artifacts])
     else:
         lines.append("_Not available: the run has no metrics._")

@@ -93,6 +93,8 @@ def _summary(r: RunRecords) -> _Body:
     if recipe is not None:
         which = f"search trial {r.prune.trial}" if r.prune and r.prune.trial is not None else "configured"
         facts.append(("recipe", f"{recipe.describe()} ({which})"))
+    if r.metrics is not None and r.metrics.micro is not None:
+        facts.append(("runs on TFLite Micro", r.metrics.micro.summary()))
     if r.baseline is not None:
         facts.append(("model", model_origin(r.baseline)))
     if r.gates:
@@ -134,6 +136,7 @@ def _sizes(r: RunRecords) -> _Body:
             {
                 "name": a.name,
                 "kind": a.kind,
+                "runtime": a.runtime or "\u2014",
                 "file": a.file,
                 "note": a.note,
                 "raw": a.raw_bytes,
@@ -148,6 +151,23 @@ def _sizes(r: RunRecords) -> _Body:
         {"rows": rows},
         plots=[{"src": plot_sizes(arts, _deployable(r)), "alt": "raw and gzipped bytes per artifact"}],
     )
+
+
+def _runtimes(r: RunRecords) -> _Body:
+    """Which file to take for which runtime, and whether the deployable runs on TFLite Micro (and why not)."""
+    if r.metrics is None:
+        raise _NotAvailable("no metrics.json (the run stopped before evaluation)")
+    refs = r.metrics.runtimes()
+    if not refs:
+        raise _NotAvailable("metrics.json says where no artifact runs (a run from before runtimes)")
+    micro = r.metrics.micro
+    rows = [{"runtime": x.runtime, "file": x.file, "raw": x.raw_bytes, "gzip": x.gzip_bytes,
+             "score": (f"{metric_info(x.primary).label} {x.metrics[x.primary]:.4g}" if x.primary in x.metrics
+                       else "\u2014"),
+             "arena": x.arena_bytes, "note": x.note} for x in refs]
+    return _Body({"rows": rows, "micro": micro.summary() if micro is not None else
+                  "not checked (convert.micro is off; it is on by default for an int8 deployable)",
+                  "ops": ", ".join(micro.ops) if micro is not None else ""})
 
 
 def _accuracy(r: RunRecords) -> _Body:
@@ -328,6 +348,7 @@ def _sensitivity_section(r: RunRecords) -> _Body:
 
 SECTIONS: tuple[tuple[str, str, Callable[[RunRecords], _Body]], ...] = (
     ("summary", "Summary", _summary),
+    ("runtimes", "Which file for which runtime", _runtimes),
     ("search", "Search", _search),
     ("sensitivity", "Per-layer sensitivity", _sensitivity_section),
     ("sizes", "Size waterfall", _sizes),

@@ -193,7 +193,7 @@ def _release(ctx: RunContext, status: str, t0: float) -> tuple[dict[str, bytes],
         config=ctx.cfg.to_json(), dataset=dataset, timings=timings, gates_passed=gates.passed,
         deployable=DeployableRef(name=dep.name, file=dep.file, accuracy=dep.accuracy, gzip_bytes=dep.gzip_bytes,
                                  metrics=dict(dep.metrics), primary=dep.primary, task=metrics.task,
-                                 raw_bytes=dep.raw_bytes),
+                                 raw_bytes=dep.raw_bytes, runtimes=metrics.runtimes()),
         champion_compared=champion_compared, commit=commit, machines=prov.machines, signature=prov.signature,
     )
     return files, manifest

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shears.config import GateConfig
-from shears.records import ArtifactRecord, ChampionComparisonRecord, GateRecord, SparsityRecord
+from shears.records import ArtifactRecord, ChampionComparisonRecord, GateRecord, MicroRecord, SparsityRecord
 from shears.task import drop, metric_info
 
 
@@ -44,6 +44,7 @@ def evaluate_gates(
     *,
     majority_rate: float | None = None,
     no_skill: dict[str, float] | None = None,
+    micro: MicroRecord | None = None,
 ) -> list[GateRecord]:
     """All configured gates; a gate whose threshold is None is skipped (not silently passed).
 
@@ -71,9 +72,26 @@ def evaluate_gates(
                   f"gzipped baseline {baseline.gzip_bytes} B / {deployable.name} {gz} B = {ratio:.2f}x vs minimum "
                   f"{cfg.min_compression_ratio:.2f}x", "baseline")
         )
+    if cfg.max_arena_bytes is not None:
+        out.append(micro_gate(micro, cfg.max_arena_bytes))
     if champion is not None:
         out += champion_gates(champion, cfg, deployable)
     return out
+
+
+def micro_gate(micro: MicroRecord | None, max_arena: int) -> GateRecord:
+    """The deployable runs on TFLite Micro, with outputs that agree with LiteRT's, in at most `max_arena` bytes
+    of tensor arena. Without a TFLite Micro run (convert.micro off) the gate cannot be met: it fails, saying so."""
+    if micro is None:
+        return _gate("max_arena_bytes", max_arena, 0, False, "the deployable was not run on TFLite Micro "
+                     "(convert.micro is off, or the deployable is not int8): set convert.micro: true", None)
+    if not micro.runs or micro.arena_bytes is None:
+        return _gate("max_arena_bytes", max_arena, 0, False, f"does not run on TFLite Micro: {micro.reason}", None)
+    ok = micro.arena_bytes <= max_arena and bool(micro.agrees)
+    what = f"TFLite Micro tensor arena {micro.arena_bytes:,} B vs maximum {max_arena:,} B"
+    if not micro.agrees:
+        what += f"; its {micro.primary} differs from LiteRT's beyond the test split's rounding"
+    return _gate("max_arena_bytes", max_arena, micro.arena_bytes, ok, what, None)
 
 
 def metric_gates(baseline: ArtifactRecord, deployable: ArtifactRecord, cfg: GateConfig,

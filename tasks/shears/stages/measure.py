@@ -138,10 +138,11 @@ def tflite_latency_ms(model: bytes, sample: np.ndarray, runs: int) -> float:
 
 
 def measure(name: str, file: str, kind: str, data: bytes, metrics: dict[str, float], primary: str = "accuracy",
-            note: str = "") -> ArtifactRecord:
+            note: str = "", *, runtime: str | None = None) -> ArtifactRecord:
     rounded = {k: round(v, 6) for k, v in metrics.items()}
     return ArtifactRecord(name=name, file=file, kind=kind, raw_bytes=len(data), gzip_bytes=gzip_size(data),
-                          accuracy=rounded.get("accuracy"), metrics=rounded, primary=primary, note=note)
+                          accuracy=rounded.get("accuracy"), metrics=rounded, primary=primary, note=note,
+                          runtime=runtime)
 
 
 def majority_rate(labels: np.ndarray) -> float | None:

@@ -31,6 +31,7 @@ MIN_ARENA = 1024
 PROBE_TIMEOUT_S = 120.0
 RUN_TIMEOUT_S = 3600.0
 _MISSING_OP = re.compile(r"Didn't find op for builtin opcode '([A-Z0-9_]+)'")
+_HYBRID = re.compile(r"Input type: (FLOAT32) with filter type: INT8 not supported\.\s*Node ([A-Z0-9_]+)")
 
 
 @dataclass
@@ -69,7 +70,7 @@ def package_version() -> str:
 
 
 def _child(args: list[str], timeout: float) -> tuple[bool, str]:
-    """Run micro_child with `args`: (succeeded, the end of its stderr or why it died)."""
+    """Run micro_child with `args`: (succeeded, its stderr (the last 8,000 characters) or why it died)."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "SYSTEMROOT")}
     try:
         proc = subprocess.run([sys.executable, "-m", "shears.stages.micro_child", *args], capture_output=True,
@@ -78,23 +79,26 @@ def _child(args: list[str], timeout: float) -> tuple[bool, str]:
         return False, f"timed out after {timeout:g} s"
     if proc.returncode == 0 and OK in proc.stdout:
         return True, ""
-    tail = " ".join(line.strip() for line in proc.stderr.strip().splitlines()[-6:])
+    err = proc.stderr[-8000:]
     if proc.returncode < 0:
-        name = signal.Signals(-proc.returncode).name
-        return False, f"the interpreter crashed ({name}){': ' + tail if tail else ''}"
-    return False, tail or f"exit status {proc.returncode}"
+        return False, f"{err}\nthe interpreter crashed ({signal.Signals(-proc.returncode).name})"
+    return False, err or f"exit status {proc.returncode}"
 
 
 def _why(stderr: str, max_arena: int) -> tuple[str, list[str]]:
+    """One line saying why TFLite Micro did not run the model (and the ops it lacks), from the child's stderr."""
     missing = sorted(set(_MISSING_OP.findall(stderr)))
     if missing:
         return f"TFLite Micro has no kernel for {', '.join(missing)}", missing
-    if "Hybrid models are not supported" in stderr:
-        return ("hybrid ops (float activations, int8 weights: a dynamic-range model); TFLite Micro runs float32 "
-                "or full-integer int8 models"), []
-    if "allocate" in stderr.lower():
-        return f"does not allocate within max_arena_bytes {max_arena:,} B ({stderr[-200:]})", []
-    return stderr[-300:] or "the interpreter failed", []
+    hybrid = _HYBRID.search(stderr)
+    if hybrid or "Hybrid models are not supported" in stderr:
+        where = f" ({hybrid.group(2)}: {hybrid.group(1)} input, int8 weights)" if hybrid else ""
+        return (f"hybrid ops{where}: a dynamic-range model computes in float with int8 weights, which TFLite Micro "
+                "does not; it runs float32 and full-integer int8 models"), []
+    if "Failed to allocate" in stderr or "failed to allocate" in stderr:
+        return f"does not allocate within max_arena_bytes {max_arena:,} B", []
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith((" ", "Traceback"))]
+    return (lines[-1][:300] if lines else "the interpreter failed"), []
 
 
 def run_on_micro(model: bytes, x: np.ndarray, *, max_arena: int, min_arena: int = MIN_ARENA) -> MicroRun:

@@ -66,4 +66,7 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
         ctx.put_record(record)
     return {"model": ctx.layout.staging(L.BASELINE_MODEL), record.metric: result.score, "split": "validation",
             "origin": origin, "conversion_max_abs_diff": record.conversion_max_abs_diff,
-            "conversion_samples": record.conversion_samples, "conversion_tolerance": record.conversion_tolerance}
+            "conversion_samples": record.conversion_samples, "conversion_tolerance": record.conversion_tolerance,
+            "kept": [f"layer '{p.layer}' ({p.class_name}) kept dense: {p.kept}" for p in support.layers if p.kept],
+            "limits": [f"{what}: {why}" for what, why in (("batch of one", support.fixed_batch),
+                                                         ("no int8", support.int8), ("no QAT", support.qat)) if why]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shears.records import LatencyRecord, MetricsRecord, PruneRecord
+from shears.records import ArtifactRecord, LatencyRecord, MetricsRecord, MicroRecord, PruneRecord
 from shears.run.steps.common import splits, timed
 from shears.store import layout as L
 
@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from shears.run.context import RunContext
 
 VARIANT_ORDER = ("float32", "dynamic_range", "int8", "float16")
+# where each artifact runs (metrics.json's `runtime`): the artifact table, the manifest and the card group by it
+KERAS, KERAS3, LITERT, MICRO, TF_SERVING = "Keras (tf_keras)", "Keras 3", "LiteRT", "TFLite Micro", "TF Serving"
 MAX_OUTPUT_ROWS = 2000  # test rows whose deployable outputs metrics.json keeps for the report's plots
 
 
@@ -39,14 +41,14 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
         ):
             data = ctx.get(file)
             scores = keras_metrics(model_from_bytes(data, file, pruned=pruned), x_test, y_test, task)
-            rows.append(measure(name, file, "keras", data, scores, task.primary, note))
+            rows.append(measure(name, file, "keras", data, scores, task.primary, note, runtime=KERAS))
         if ctx.has(L.STRIPPED_KERAS3):  # given back in the user's format: it must load in Keras 3 and score the same
             from shears.keras.keras3 import keras3_from_bytes
 
             data = ctx.get(L.STRIPPED_KERAS3)
             scores = keras_metrics(keras3_from_bytes(data, L.STRIPPED_KERAS3), x_test, y_test, task)
             rows.append(measure("stripped_keras3", L.STRIPPED_KERAS3, "keras", data, scores, task.primary,
-                                "Keras 3 .keras of the stripped model (your format, no optimizer)"))
+                                "Keras 3 .keras of the stripped model (your format, no optimizer)", runtime=KERAS3))
         saved = {name[len(L.SAVED_MODEL_DIR) + 1:]: ctx.get(name) for name in ctx.list(L.SAVED_MODEL_DIR + "/")}
         if saved:  # TF Serving's view: the serving_default signature of the loaded SavedModel
             from shears.keras.savedmodel import load_saved_model, serve
@@ -54,7 +56,8 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             scores = task.metrics(serve(load_saved_model(saved), x_test), y_test)
             rows.append(measure("saved_model", L.SAVED_MODEL_DIR + "/", "savedmodel", tar_bytes(saved), scores,
                                 task.primary, "SavedModel of the stripped model for TF Serving (serving_default: "
-                                              "input -> output); bytes: the directory as one tar"))
+                                              "input -> output); bytes: the directory as one tar",
+                                runtime=TF_SERVING))
         latency = {}
         pairs: list[tuple[float, float]] | None = None
         runs = ctx.cfg.convert.latency_runs
@@ -69,17 +72,56 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
                 note = f"deployable: {prune.recipe.describe()}"
             outputs = tflite_outputs(data, x_test)
             scores = task.metrics(outputs, y_test)
-            row = measure(f"tflite_{variant}", file, "tflite", data, scores, task.primary, note)
+            row = measure(f"tflite_{variant}", file, "tflite", data, scores, task.primary, note, runtime=LITERT)
+            if variant == deployable:
+                deployed_outputs = outputs
             if variant == deployable and (task.kind == "binary" or (task.units == 1 and not task.classification)):
                 shown = task.positive_probability(outputs) if task.classification else task.predict(outputs)
                 pairs = [(round(float(a), 6), round(float(b), 6))
                          for a, b in zip(y_test[:MAX_OUTPUT_ROWS], shown[:MAX_OUTPUT_ROWS], strict=True)]
             rows.append(row.model_copy(update={"structure_gzip_bytes": structure_gzip_bytes(data)}))
             latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, x_test[0], runs), 4)
+        micro = None
+        convert = ctx.cfg.convert
+        if convert.micro if convert.micro is not None else deployable == "int8":
+            dep = next(r for r in rows if r.name == f"tflite_{deployable}")
+            micro = _on_micro(ctx.get(dep.file), dep, deployed_outputs, x_test, y_test, task,
+                              convert.micro_max_arena_bytes)
+            if micro.runs:
+                rows.append(dep.model_copy(update={
+                    "name": f"tflm_{deployable}", "runtime": MICRO, "metrics": micro.metrics,
+                    "accuracy": micro.metrics.get("accuracy"), "arena_bytes": micro.arena_bytes,
+                    "note": f"the deployable on TFLite Micro: tensor arena {micro.arena_bytes:,} B (the smallest that "
+                            "allocates)"}))
         no_skill = task.no_skill(data_splits.y_train, y_test)
         metrics = MetricsRecord(deployable=f"tflite_{deployable}", artifacts=rows, task=task.kind, no_skill=no_skill,
-                                deployable_outputs=pairs,
+                                deployable_outputs=pairs, micro=micro,
                                 test_majority_rate=no_skill.get("accuracy") if task.classification else None)
         ctx.put_record(metrics)
         ctx.put_record(LatencyRecord(unit="ms", batch=1, median_of=runs, latency=latency))
     return {"metrics": ctx.layout.staging(L.METRICS), "deployable": metrics.deployable}
+
+
+def _on_micro(model: bytes, row: ArtifactRecord, litert_outputs: Any, x_test: Any, y_test: Any, task: Any,
+              max_arena: int) -> MicroRecord:
+    """The deployable on TFLite Micro (shears.stages.micro): ops, smallest arena, metrics against LiteRT's."""
+    import numpy as np
+
+    from shears.stages.micro import MIN_ARENA, package_version, run_on_micro
+
+    run = run_on_micro(model, x_test, max_arena=max_arena)
+    base = MicroRecord(file=row.file, package=package_version(), runs=run.runs, reason=run.reason, ops=run.ops,
+                       missing_ops=run.missing_ops, arena_bytes=run.arena_bytes, arena_searched=(MIN_ARENA, max_arena),
+                       probes=run.probes, rows=len(x_test), primary=task.primary, litert_metrics=dict(row.metrics))
+    if not run.runs or run.outputs is None:
+        return base
+    ours = np.asarray(litert_outputs, dtype=np.float32).reshape(len(x_test), -1)
+    theirs = np.asarray(run.outputs, dtype=np.float32).reshape(len(x_test), -1)
+    scores = {k: round(v, 6) for k, v in task.metrics(theirs, y_test).items()}
+    a, b = scores.get(task.primary), row.metrics.get(task.primary)
+    # "within the test split's rounding": one row's worth of accuracy, or 0.1 % of a continuous metric
+    tolerance = 1 / max(len(x_test), 1) if task.primary == "accuracy" else 1e-3 * max(1.0, abs(b or 0.0))
+    return base.model_copy(update={
+        "metrics": scores,
+        "max_output_difference": round(float(np.max(np.abs(ours - theirs))), 6) if ours.size else 0.0,
+        "agrees": a is not None and b is not None and abs(a - b) <= tolerance + 1e-12})

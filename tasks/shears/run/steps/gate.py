@@ -48,7 +48,8 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
                 ctx.cfg.gates.champion_row_loss)
         gates = apply_policy(ctx.cfg, ctx.policy).gates  # the floors again: what was staged may not loosen them
         results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, gates, sparsity, comparison,
-                                 majority_rate=metrics.test_majority_rate, no_skill=metrics.no_skill)
+                                 majority_rate=metrics.test_majority_rate, no_skill=metrics.no_skill,
+                                 micro=metrics.micro)
         if ctx.has(L.SEARCH):
             search = ctx.get_record(SearchRecord)
             # with the search on, the winner met every gate on validation, its .tflite checks included; with

@@ -145,9 +145,9 @@ def _give_back_keras3(ctx: RunContext, uri: str) -> None:
 
 
 def _saved_model(ctx: RunContext) -> None:
-    """The stripped model as a SavedModel for TF Serving (models/saved_model/, one staged file per file)."""
-    from shears.keras.modelio import model_from_bytes
-    from shears.keras.savedmodel import export_saved_model
+    """The stripped model as a SavedModel for TF Serving (models/saved_model/, one staged file per file), exported in
+    a fresh process so that its bytes depend on the model alone."""
+    from shears.keras.savedmodel import export_in_child
 
-    for name, data in export_saved_model(model_from_bytes(ctx.get(L.STRIPPED_MODEL))).items():
+    for name, data in export_in_child(ctx.get(L.STRIPPED_MODEL)).items():
         ctx.put(L.saved_model_file(name), data)
