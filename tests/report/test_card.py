@@ -48,8 +48,8 @@ def test_card_of_a_passing_run_covers_every_part() -> None:
     md = render_card_markdown(card)
     for text in ("# Model card: `r1`", "**PASSED", "Digits on 8x8 scans", "`8b3b" + "0" * 60 + "`",
                  "seeded stratified 20% of the rows", "polynomial_decay 0.50 → 0.80, steps 0–66 every 11",
-                 "| ★ tflite_dynamic_range | LiteRT | models/model_dynamic_range.tflite | 155,664 | 51,422 | 0.9444 | 0.0029 "
-                 "|",
+                 "| ★ tflite_dynamic_range | LiteRT | models/model_dynamic_range.tflite | 155,664 | 51,422 | 0.9444 "
+                 "| 0.0029 |",
                  "| LiteRT | models/model_dynamic_range.tflite | 155,664 | 51,422 | 0.9444 | phones, Linux",
                  "| Keras (tf_keras) | models/stripped.h5 | 614,552 | 166,790 | 0.9444 |",
                  "**Runs on TFLite Micro**: not checked (convert.micro is off",
