@@ -118,3 +118,29 @@ def save(folder: Path, family: str, generation: str) -> tuple[Path, Path]:
     data_path = folder / f"{family}.npz"
     data_path.write_bytes(buf.getvalue())
     return path, data_path
+
+
+TEXT_LEN, TEXT_VOCAB = 20, 200
+
+
+def text_task(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A text-like task: sentences of TEXT_LEN token ids; class 1 when 'positive' words (ids 1-19) outnumber
+    'negative' ones (20-39) — the sentiment task of the Keras text tutorials, without a download."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, TEXT_VOCAB, size=(n, TEXT_LEN))
+    pos = ((x >= 1) & (x < 20)).sum(axis=1)
+    neg = ((x >= 20) & (x < 40)).sum(axis=1)
+    return x.astype(np.int32), (pos > neg).astype(np.int64)
+
+
+def text_lstm(k: Any, epochs: int = 8, seed: int = 0) -> Any:
+    """Embedding(TEXT_VOCAB, 16) -> LSTM(32) -> Dense(2) logits, trained on text_task() in Keras module `k`."""
+    k.utils.set_random_seed(seed)
+    model = k.Sequential([k.Input((TEXT_LEN,), dtype="int32", name="tokens"),
+                          k.layers.Embedding(TEXT_VOCAB, 16, name="embedding"), k.layers.LSTM(32, name="lstm"),
+                          k.layers.Dense(2, name="logits")], name="text_lstm")
+    x, y = text_task()
+    model.compile(k.optimizers.Adam(0.005), k.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+    return model
