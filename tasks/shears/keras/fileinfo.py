@@ -8,6 +8,8 @@ before anything is staged, without importing TensorFlow.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +28,8 @@ class ModelFileInfo:
     config: dict[str, Any] | None  # the model's config as saved (None when the file has none)
     input_shape: tuple[int, ...] | None  # without the batch axis; None when not found (or several inputs)
     output: OutputLayer | None = None  # the output layer's units and final activation, when the config says
+    # the model takes token ids: the input feeds an Embedding of this many ids (its input_dim); else None
+    token_vocabulary: int | None = None
 
     @property
     def origin(self) -> str:
@@ -129,6 +133,29 @@ def _output_layer(config: dict[str, Any] | None) -> OutputLayer | None:
     return None
 
 
+def _token_vocabulary(config: dict[str, Any] | None) -> int | None:
+    """input_dim of the Embedding the model's one input feeds straight into (a text or sequence model), else None."""
+    found = _layers(config)
+    if config is None or found is None:
+        return None
+    inner, layers = found
+    dicts = [lay for lay in layers if isinstance(lay, dict)]
+    if config.get("class_name") == "Sequential":
+        fed = [lay for lay in dicts if lay.get("class_name") != "InputLayer"][:1]
+    else:
+        inputs = inner.get("input_layers")
+        flat = inputs[0] if isinstance(inputs, list) and inputs and isinstance(inputs[0], list) else inputs
+        if not isinstance(flat, list) or not flat or not isinstance(flat[0], str):
+            return None
+        needle = json.dumps(flat[0])
+        fed = [lay for lay in dicts if needle in json.dumps(lay.get("inbound_nodes", []))]
+    for lay in fed:
+        dim = (lay.get("config") or {}).get("input_dim")
+        if lay.get("class_name") == "Embedding" and isinstance(dim, int) and dim > 0:
+            return dim
+    return None
+
+
 def inspect_model_file(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> ModelFileInfo:
     """Format, Keras generation, config and input shape of .keras / .h5 bytes, read and checked without Keras
     (shears.keras.intake: sizes, allow-listed classes, plain HDF5); a one-line ConfigError otherwise."""
@@ -138,4 +165,4 @@ def inspect_model_file(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) 
     if not version and isinstance(config, dict) and "module" in config:
         version = "3"  # Keras 3 configs name each object's module; Keras 2 configs do not
     return ModelFileInfo(fmt, _generation(version) if version else "keras2", version or "unknown", config,
-                         _input_shape(config), _output_layer(config))
+                         _input_shape(config), _output_layer(config), _token_vocabulary(config))

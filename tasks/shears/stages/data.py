@@ -230,6 +230,21 @@ def parse_dataset(data: bytes, name: str, label_column: str = "label") -> RawDat
     return _parse_table(data, name, fmt, label_column, digest)
 
 
+def check_token_ids(raw: RawDataset, vocabulary: int) -> None:
+    """Features that are token ids for an Embedding of `vocabulary` ids: whole numbers in [0, vocabulary), in
+    every split. An id outside fails TensorFlow's lookup mid-training and reads past the table in a .tflite."""
+    for name, arr in (("x", raw.x), ("x_test", raw.x_test)):
+        if arr is None or not arr.size:
+            continue
+        values = np.asarray(arr, dtype=np.float64)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0) | (values >= vocabulary)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise DataError(f"{name} holds {int(bad.sum()):,} value(s) that are not token ids of the model's Embedding "
+                            f"[0, {vocabulary}) (first: {values[bad][0]:g} in row {row}); map them into the "
+                            "vocabulary (an out-of-vocabulary id, say)")
+
+
 def num_classes_of(raw: RawDataset, configured: int | None) -> int:
     """Configured class count, else the number of distinct labels (labels must then be 0..K-1)."""
     if configured is not None:

@@ -31,6 +31,7 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
     from shears.release.champion import read_champion, read_champion_manifest
     from shears.stages.checks import validate_data
     from shears.stages.data import (
+        check_token_ids,
         holdout_to_npz,
         load_digits_default,
         num_classes_of,
@@ -62,6 +63,8 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
         if not report.success:
             ctx.put_record(report)
             raise DataError(report.summary())
+        if info is not None and info.token_vocabulary is not None:
+            check_token_ids(raw, info.token_vocabulary)
         raw, report = _scaled(ctx, raw, report)
         try:
             raw, report = _with_channel_axis(raw, report, info)
