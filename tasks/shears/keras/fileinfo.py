@@ -9,7 +9,6 @@ before anything is staged, without importing TensorFlow.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 from typing import Any, Literal
 
