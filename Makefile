@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test test-fast lint bench-fashion bench-dag bench-search bench-workers bench-keras3 bench-tasks bench-intake figures
+.PHONY: setup run test test-fast lint bench-fashion bench-dag bench-search bench-workers bench-keras3 bench-tasks bench-kinds bench-intake figures
 setup:
 	@scripts/setup.sh
 
@@ -40,6 +40,9 @@ bench-keras3: setup  ## the Keras 3 models of the tests, end to end (~4 min)
 bench-tasks: setup  ## regression (Friedman #1) and binary (breast cancer, Keras 3 sigmoid) through the default search (~6 min)
 	.venv/bin/python bench/tasks.py --seeds 0 1
 
+bench-kinds: setup  ## every prunable layer kind (Keras 3 and tf_keras) and the Embedding+LSTM text case (~6 min)
+	.venv/bin/python bench/layer_kinds.py
+
 bench-intake: setup  ## every model-intake attack, and what Shears does with it (~1 min)
 	.venv/bin/python bench/intake_attacks.py
 
@@ -50,6 +53,7 @@ figures: setup  ## regenerate every README figure (the output of each command is
 	  cd $$d && /usr/bin/time -f "wall %e s" $(CURDIR)/.venv/bin/shears run --run-id figures; rm -rf $$d
 	@echo "== Keras 3 models" && $(MAKE) -s bench-keras3
 	@echo "== regression and binary models" && $(MAKE) -s bench-tasks
+	@echo "== layer kinds and the text model" && $(MAKE) -s bench-kinds
 	@echo "== what a model file can do" && $(MAKE) -s bench-intake
 	@echo "== Fashion-MNIST, tutorial settings" && $(MAKE) -s bench-fashion
 	@echo "== the search on Fashion-MNIST" && $(MAKE) -s bench-search

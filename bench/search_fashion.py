@@ -61,6 +61,10 @@ def main() -> int:
     for col in ("seed", "passed", "baseline gz", "baseline test acc", "deployable gz", "of which structure",
                 "test acc", "drop pp", "ratio", "trials", "winner", "recipe"):
         table.add_column(col, justify="left" if col in ("recipe", "passed") else "right")
+    runtimes = Table(title="The deployable by runtime (test split)")
+    for col in ("seed", "LiteRT .tflite gz", "LiteRT acc", "TFLite Micro arena B", "TFLite Micro acc",
+                "TF Serving SavedModel raw", "SavedModel gz", "SavedModel acc"):
+        runtimes.add_column(col, justify="right")
     phases = Table(title="Wall time per phase (s)")
     for col in ("seed", "validate", "baseline", "sensitivity", "trials", "select", "evaluate", "search (sens.+trials"
                 "+select)", "whole run"):
@@ -87,6 +91,12 @@ def main() -> int:
                       f"{dep.score:.4f}", f"{(base.score - dep.score) * 100:.2f}",
                       f"{base.gzip_bytes / dep.gzip_bytes:.1f}x", str(len(search.trials)), str(won.number),
                       won.recipe.describe())
+        micro, saved = metrics.micro, metrics.artifact("saved_model")
+        arena = f"{micro.arena_bytes:,}" if micro and micro.arena_bytes else f"no: {micro.reason if micro else '-'}"
+        runtimes.add_row(str(seed), f"{dep.gzip_bytes:,}", f"{dep.score:.4f}", arena,
+                         f"{micro.metrics.get('accuracy', 0):.4f}" if micro and micro.runs else "-",
+                         f"{saved.raw_bytes:,}" if saved else "-", f"{saved.gzip_bytes:,}" if saved else "-",
+                         f"{saved.score:.4f}" if saved else "-")
         t = manifest.timings
 
         def total(prefix: str, timings: dict[str, float] = t) -> float:
@@ -98,6 +108,7 @@ def main() -> int:
                        f"{total('sensitivity'):.0f}", f"{trials_wall:.0f}", f"{t.get('select', 0):.0f}",
                        f"{t.get('evaluate', 0):.0f}", f"{search_wall:.0f}", f"{wall:.0f}")
         con.print(table)
+        con.print(runtimes)
         con.print(phases)
     return 0
 

@@ -161,7 +161,7 @@ def test_a_constant_model_with_every_gate_nulled_fails_and_is_not_promoted(tmp_p
     assert skill["threshold"] == 0.0 and skill["observed"] == 0.0 and not skill["passed"]
     assert gates["policy"] == {"source": "built-in", "signing_required": False, "gates": {
         "min_accuracy": None, "min_skill_margin_pp": 0.0, "max_accuracy_drop_pp": None, "max_gzip_bytes": None,
-        "min_skill_margin_pct": 0.0, "max_change_pct": None}}
+        "min_skill_margin_pct": 0.0, "max_change_pct": None, "max_arena_bytes": None}}
 
 
 def test_a_config_that_loosens_the_deployments_floor_is_refused_before_training(tmp_path: Path) -> None:

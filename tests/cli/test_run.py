@@ -66,6 +66,18 @@ def test_default_run_passes_with_no_options(tmp_path: Path) -> None:
         assert hashlib.sha256((run / name).read_bytes()).hexdigest() == entry["sha256"]
     assert json.loads((tmp_path / "artifacts" / "champion.json").read_text())["run_id"] == "default"
     card_agrees_with_records(run)
+    # the int8 deployable on TFLite Micro: the card, the report and the CLI say so, with the arena found
+    micro = json.loads((run / "metrics.json").read_text())["micro"]
+    assert micro["runs"] and micro["agrees"] and micro["arena_bytes"] > 1024
+    said = f"runs on TFLite Micro: yes, arena {micro['arena_bytes'] / 1000:.1f} KB ({micro['arena_bytes']:,} B)"
+    assert said in proc.stdout
+    card = (run / "model_card.md").read_text()
+    assert f"**Runs on TFLite Micro**: yes, arena {micro['arena_bytes'] / 1000:.1f} KB" in card
+    assert f"yes, arena {micro['arena_bytes'] / 1000:.1f} KB" in (run / "report.html").read_text()
+    runtimes = {r["runtime"]: r for r in manifest["deployable"]["runtimes"]}
+    assert runtimes["TFLite Micro"]["file"] == runtimes["LiteRT"]["file"] == manifest["deployable"]["file"]
+    assert runtimes["TF Serving"]["file"] == "models/saved_model/"
+    assert "models/saved_model/saved_model.pb" in manifest["files"]
 
 
 def card_agrees_with_records(folder: Path) -> None:
