@@ -53,7 +53,7 @@ def main() -> int:
                 folder = work / f"{generation}-{family}"
                 folder.mkdir()
                 t0 = time.perf_counter()
-                r = layer_kinds.run_family(folder, family, generation)
+                r = layer_kinds.run_family(folder, family, generation, saved_model=True)
                 if r["exit"] != 0:
                     raise SystemExit(f"{generation} {family}: exit {r['exit']}\n{r['output'][-2000:]}")
                 seconds = time.perf_counter() - t0
@@ -71,7 +71,7 @@ def main() -> int:
         data = work / "text.npz"
         data.write_bytes(npz_bytes(x=x[:1200], y=y[:1200], x_test=x[1200:], y_test=y[1200:]))
         cfg = _fast_yaml(work, prune={"epochs": 8}, search={"enabled": True, "space": {"epochs": [8]}},
-                         convert={"variants": ["dynamic_range", "int8"]},
+                         convert={"variants": ["dynamic_range", "int8"], "saved_model": True},
                          gates={"min_accuracy": 0.9, "max_accuracy_drop_pp": 2.0, "min_compression_ratio": 5.0})
         t0 = time.perf_counter()
         result = CliRunner().invoke(app, ["run", "--config", str(cfg), "--model", str(model), "--data", str(data),

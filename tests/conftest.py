@@ -38,7 +38,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 FAST: dict[str, Any] = {
     "model": {"epochs": 4},
     "prune": {"epochs": 2},
-    "convert": {"variants": ["dynamic_range", "int8"], "latency_runs": 5},
+    # no SavedModel (its export is a fresh process, ~6 s): the tests of it turn it on, as do the DAG tests
+    "convert": {"variants": ["dynamic_range", "int8"], "latency_runs": 5, "saved_model": False},
     "gates": {"min_accuracy": 0.8, "min_compression_ratio": 3.0, "max_accuracy_drop_pp": 5.0},
     "search": {"enabled": False},
 }

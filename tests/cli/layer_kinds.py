@@ -17,20 +17,23 @@ runner = CliRunner()
 TARGET = 0.5
 CONFIG = {
     "prune": {"epochs": 2, "final_sparsity": TARGET},
-    "convert": {"variants": ["dynamic_range", "int8"], "latency_runs": 5},
+    "convert": {"variants": ["dynamic_range", "int8"], "latency_runs": 5, "saved_model": False},
     # the figures of interest are the sparsities; the gates still run (and must pass) on loose thresholds
     "gates": {"min_accuracy": 0.5, "min_compression_ratio": 0.9, "max_accuracy_drop_pp": 30},
     "search": {"enabled": False},
 }
 
 
-def run_family(folder: Path, family: str, generation: str) -> dict[str, Any]:
-    """Build, train and save the family's model, run Shears on it; the run's records (and its exit, output)."""
+def run_family(folder: Path, family: str, generation: str, *, saved_model: bool = False) -> dict[str, Any]:
+    """Build, train and save the family's model, run Shears on it; the run's records (and its exit, output).
+    `saved_model`: also export the SavedModel (the benchmark measures it; the kind tests need not)."""
     import yaml
 
     model, data = kinds.save(folder, family, generation)
     cfg = folder / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump(CONFIG))
+    raw = json.loads(json.dumps(CONFIG))
+    raw["convert"]["saved_model"] = saved_model
+    cfg.write_text(yaml.safe_dump(raw))
     store = folder / "store"
     result = runner.invoke(app, ["run", "--config", str(cfg), "--model", str(model), "--data", str(data),
                                  "--out", str(store), "--run-id", family])

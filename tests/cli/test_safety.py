@@ -113,7 +113,7 @@ def test_a_killed_run_rerun_with_the_same_id_publishes_only_its_own_files(tmp_pa
     rerun = _shears("run", "--config", str(one), "--out", str(store), "--run-id", "k1", "--force-claim")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     models = sorted(p.name for p in (store / "runs" / "k1" / "models").iterdir())
-    assert models == ["baseline.h5", "model_dynamic_range.tflite", "pruned_unstripped.h5", "saved_model", "stripped.h5"]
+    assert models == ["baseline.h5", "model_dynamic_range.tflite", "pruned_unstripped.h5", "stripped.h5"]
     claim = ClaimRecord.from_bytes((store / "runs" / "k1" / "claim.json").read_bytes())
     assert claim.took_over is not None and claim.took_over.pid == killed.pid  # the takeover is recorded
     assert _shears("audit", str(store)).returncode == 0

@@ -32,8 +32,9 @@ def test_saved_model_serves_the_stripped_model(tmp_path: Path) -> None:
 
     data, x_test, y_test = _digits_with_test_split(tmp_path)
     store = tmp_path / "store"
-    result = runner.invoke(app, ["run", "--config", str(_fast_yaml(tmp_path)), "--data", str(data), "--out",
-                                 str(store), "--run-id", "sm"])
+    cfg = _fast_yaml(tmp_path, convert={"saved_model": True})
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--data", str(data), "--out", str(store),
+                                 "--run-id", "sm"])
     assert result.exit_code == 0, result.output
     run = store / "runs" / "sm"
     manifest = json.loads((run / "manifest.json").read_text())

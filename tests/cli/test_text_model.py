@@ -30,7 +30,7 @@ def test_embedding_lstm_text_model_with_the_search_on(tmp_path: Path) -> None:
     data.write_bytes(npz_bytes(x=x[:1200], y=y[:1200], x_test=x[1200:], y_test=y[1200:]))
     # the default search (the recipe, then one allocated from sensitivity), with the epochs an LSTM needs
     cfg = _fast_yaml(tmp_path, prune={"epochs": 8}, search={"enabled": True, "space": {"epochs": [8]}},
-                     convert={"variants": ["dynamic_range", "int8"]},
+                     convert={"variants": ["dynamic_range", "int8"], "saved_model": True},
                      gates={"min_accuracy": 0.9, "max_accuracy_drop_pp": 2.0, "min_compression_ratio": 5.0})
     store = tmp_path / "store"
     result = runner.invoke(app, ["run", "--config", str(cfg), "--model", str(model), "--data", str(data), "--out",

@@ -58,7 +58,7 @@ class MicroRecord(_Model):
     missing_ops: list[str] = Field(default_factory=list)
     arena_bytes: int | None = None  # the smallest arena that allocates: one byte less does not (bisection)
     arena_searched: tuple[int, int] = (1024, 1 << 20)  # bisection range, bytes
-    probes: int = 0
+    probes: int = 0  # interpreter processes started to find and prove the arena
     rows: int = 0
     primary: str = "accuracy"
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -3,9 +3,10 @@ score — measured with the `tflite-micro` Python interpreter (the microcontroll
 
 On a microcontroller the question is RAM as much as flash: the tensor arena (activations, scratch, the
 interpreter's own structures) must fit. The smallest arena that allocates is found by bisection between
-`min_arena` and `max_arena` at one-byte resolution; the answer is proven both ways (it allocates and
-runs; one byte less does not). Every probe is a child process (shears.stages.micro_child): a too-small arena can
-crash the interpreter outright (SIGSEGV inside an LSTM kernel, measured), which must cost a probe, not the run.
+`min_arena` and `max_arena` at one-byte resolution, in a child process (shears.stages.micro_child) that survives
+failed allocations and is restarted past one that crashes it (SIGSEGV inside an LSTM kernel, measured: it must
+cost a probe, not the run); the answer is then proven both ways in fresh processes (it allocates and runs, one
+byte less does not).
 
 A model TFLite Micro cannot run (an op it lacks, hybrid dynamic-range ops, an arena beyond the maximum) is a
 recorded "no" with the reason, not a failure; only the `max_arena_bytes` gate turns it into one.
@@ -69,20 +70,48 @@ def package_version() -> str:
         return "not installed"
 
 
-def _child(args: list[str], timeout: float) -> tuple[bool, str]:
-    """Run micro_child with `args`: (succeeded, its stderr (the last 8,000 characters) or why it died)."""
+def _child(args: list[str], timeout: float) -> tuple[bool, str, str]:
+    """Run micro_child with `args`: (succeeded, its stdout, its stderr (the last 8,000 characters) or why it
+    died)."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "SYSTEMROOT")}
     try:
         proc = subprocess.run([sys.executable, "-m", "shears.stages.micro_child", *args], capture_output=True,
                               text=True, timeout=timeout, env=env, check=False)
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {timeout:g} s"
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return False, out, f"timed out after {timeout:g} s"
     if proc.returncode == 0 and OK in proc.stdout:
-        return True, ""
+        return True, proc.stdout, ""
     err = proc.stderr[-8000:]
     if proc.returncode < 0:
-        return False, f"{err}\nthe interpreter crashed ({signal.Signals(-proc.returncode).name})"
-    return False, err or f"exit status {proc.returncode}"
+        return False, proc.stdout, f"{err}\nthe interpreter crashed ({signal.Signals(-proc.returncode).name})"
+    return False, proc.stdout, err or f"exit status {proc.returncode}"
+
+
+def _bisect(path: str, lo: int, hi: int) -> tuple[int, int]:
+    """The smallest arena in (lo, hi] that allocates (lo fails, hi allocates), and the child processes it took.
+
+    One child halves the bracket in-process; when a probe crashes it (its `try N` unanswered), N failed and a new
+    child goes on from the narrowed bracket. Bounded: each child settles at least one probe or the loop stops."""
+    children = 0
+    while hi - lo > 1 and children < 64:
+        children += 1
+        _, out, _ = _child(["bisect", path, str(lo), str(hi)], PROBE_TIMEOUT_S * 4)
+        pending, settled = None, False
+        for line in out.splitlines():
+            word, _, value = line.partition(" ")
+            if word in ("try", "ok", "fail") and value.isdigit():
+                n = int(value)
+                if word == "try":
+                    pending = n
+                    continue
+                pending, settled = None, True
+                hi, lo = (min(hi, n), lo) if word == "ok" else (hi, max(lo, n))
+        if pending is not None:  # the child died on this probe: too small an arena
+            lo, settled = max(lo, pending), True
+        if not settled:
+            break
+    return hi, children
 
 
 def _why(stderr: str, max_arena: int) -> tuple[str, list[str]]:
@@ -111,9 +140,11 @@ def run_on_micro(model: bytes, x: np.ndarray, *, max_arena: int, min_arena: int 
         probes = 0
 
         def fits(arena: int) -> tuple[bool, str]:
+            """One probe in a fresh process: the verdicts the record rests on."""
             nonlocal probes
             probes += 1
-            return _child(["probe", str(path), str(arena)], PROBE_TIMEOUT_S)
+            ok, _, err = _child(["probe", str(path), str(arena)], PROBE_TIMEOUT_S)
+            return ok, err
 
         ok, err = fits(max_arena)
         if not ok:
@@ -122,17 +153,18 @@ def run_on_micro(model: bytes, x: np.ndarray, *, max_arena: int, min_arena: int 
         if fits(min_arena)[0]:
             arena = min_arena
         else:
-            lo, hi = min_arena, max_arena  # invariant: lo fails, hi allocates and runs
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if fits(mid)[0]:
-                    hi = mid
-                else:
-                    lo = mid
-            arena = hi
+            arena, children = _bisect(str(path), min_arena, max_arena)
+            probes += children
+            # proven in fresh processes, both ways; a verdict the in-process bisection got wrong is redone here
+            while not fits(arena)[0] and arena < max_arena:
+                arena, children = _bisect(str(path), arena, max_arena)
+                probes += children
+            while arena > min_arena and fits(arena - 1)[0]:
+                arena, children = _bisect(str(path), min_arena, arena - 1)
+                probes += children
         rows, out = Path(tmp) / "rows.npy", Path(tmp) / "out.npy"
         np.save(rows, np.ascontiguousarray(x), allow_pickle=False)
-        ok, err = _child(["run", str(path), str(arena), str(rows), str(out)], RUN_TIMEOUT_S)
+        ok, _, err = _child(["run", str(path), str(arena), str(rows), str(out)], RUN_TIMEOUT_S)
         if not ok:
             reason, missing = _why(err, max_arena)
             return MicroRun(False, f"allocates in {arena:,} B but fails on the test rows: {reason}", ops, missing,

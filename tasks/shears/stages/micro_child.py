@@ -1,10 +1,11 @@
 """The child process of shears.stages.micro: one TFLite Micro interpreter, then exit.
 
 Run as `python -m shears.stages.micro_child probe MODEL ARENA` (allocate with an arena of ARENA bytes and invoke
-once on zeros) or `... run MODEL ARENA ROWS OUT` (every row of the ROWS .npy, state reset before each, outputs
-to OUT .npy). A too-small arena can crash the interpreter (SIGSEGV in an LSTM kernel, measured), so each probe
-is its own process; the parent reads only the exit status, the output file and stderr's last lines. Imports
-numpy and tflite_micro only (no TensorFlow: a probe starts in ~0.3 s).
+once on zeros), `... bisect MODEL LO HI` (LO fails, HI allocates: halve the bracket in this process, printing
+`try N` before each probe and `ok N` / `fail N` after it) or `... run MODEL ARENA ROWS OUT` (every row of the
+ROWS .npy, state reset before each, outputs to OUT .npy). A too-small arena can crash the interpreter (SIGSEGV in
+an LSTM kernel, measured): then the process dies after a `try N` with no answer, which the parent reads as a
+failure and goes on from in a new process. Imports numpy and tflite_micro only (no TensorFlow: ~0.2 s to start).
 """
 
 from __future__ import annotations
@@ -43,8 +44,35 @@ def _dequantized(out: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _fits(model: str, arena: int) -> bool:
+    try:
+        interp = _interpreter(model, arena)
+        detail = interp.get_input_details(0)
+        interp.set_input(np.zeros([int(d) for d in detail["shape"]], dtype=np.dtype(detail["dtype"])), 0)
+        interp.invoke()
+    except RuntimeError:  # "TFLM failed to allocate tensors", or a kernel that cannot prepare in this arena
+        return False
+    return True
+
+
+def bisect(model: str, lo: int, hi: int) -> None:
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        print(f"try {mid}", flush=True)
+        if _fits(model, mid):
+            hi = mid
+            print(f"ok {mid}", flush=True)
+        else:
+            lo = mid
+            print(f"fail {mid}", flush=True)
+
+
 def main(argv: list[str]) -> int:
     mode, model, arena = argv[0], argv[1], int(argv[2])
+    if mode == "bisect":
+        bisect(model, arena, int(argv[3]))
+        print(OK, flush=True)
+        return 0
     interp = _interpreter(model, arena)
     detail = interp.get_input_details(0)
     shape = [int(d) for d in detail["shape"]]
