@@ -152,3 +152,34 @@ def test_rounds_respect_the_budget() -> None:
     assert round_size(2, s, 2, 590.0, [20.0, 20.0]) == 1  # minutes left: one 20-s trial fits
     assert round_size(2, s, 2, 601.0, [20.0]) == 0
     assert round_size(3, s, 2, 0.0, []) == 0  # beyond the configured rounds
+
+
+def test_the_search_leaves_out_what_the_model_cannot_take_and_says_why() -> None:
+    from shears.errors import ConfigError
+    from shears.records import LayerPlanRecord, ModelSupportRecord
+    from shears.stages.search import fit_to_model, recipe_from_params
+
+    support = ModelSupportRecord(
+        layers=[LayerPlanRecord(layer="conv", class_name="Conv1D", weights={"kernel": 108},
+                                cluster="tfmot cannot cluster a Conv1D: ..."),
+                LayerPlanRecord(layer="logits", class_name="Dense", weights={"kernel": 20280})],
+        qat="tfmot's 8-bit QAT cannot take this model: RuntimeError: Layer lstm", qat_probed=True,
+        int8="GRU layer 'gru' becomes a WHILE loop in TFLite", fixed_batch="LSTM layer 'lstm': ...")
+    cfg = build_config({"search": {"min_cluster_weights": 100,
+                                   "space": {"qat": [True, False], "variants": ["int8"], "clusters": [0, 8]}}})
+    fitted, notes = fit_to_model(cfg, support)
+    assert fitted.search.space.qat == (False,) and fitted.search.space.variants == ("dynamic_range",)
+    assert any(n.startswith("no QAT trials: tfmot's 8-bit QAT") for n in notes)
+    assert any(n.startswith("no int8 trials (dynamic_range instead): GRU layer 'gru'") for n in notes)
+    assert any("layer 'conv' is pruned but not clustered" in n for n in notes)
+    assert fit_to_model(cfg, None) == (cfg, [])
+    table = levels(_sensitivity(), (0.5, 60.0))
+    params = {P_LEVEL: len(table) - 1, "epochs": 2, P_CLUSTERS: 8, "qat": False, "variant": "dynamic_range"}
+    r = recipe_from_params(params, fitted, table, PRUNABLE, support)
+    assert r.clusters == {"logits": 8} and r.fixed_batch  # conv cannot be clustered; RNNs convert batch-1
+    # a configured recipe asking for what the model cannot take is refused, naming why
+    for recipe, needle in (({"qat": True}, "recipe.qat: tfmot's 8-bit QAT"),
+                           ({"clusters": {"conv": 8}}, "recipe.clusters names layer 'conv'"),
+                           ({"variant": "int8"}, "the recipe's int8 variant cannot be built")):
+        with pytest.raises(ConfigError, match=needle):
+            recipe_from_config(build_config({"recipe": recipe}), PRUNABLE, {"logits": 0.8}, support)
