@@ -69,10 +69,12 @@ def main() -> int:
         k3models.mobilenet_v2(xi, yi).save(work / "mnv2.keras")
         (work / "images.npz").write_bytes(npz_bytes(x=xi, y=yi))
         loose: dict[str, Any] = {
+            # the test's settings: 0.5 on all 36 layers (0.8 in one epoch collapses it to a near-constant model,
+            # which the no-skill floor of every deployment fails: measured 0.0833 on 2026-12-07)
             "gates": {"min_accuracy": None, "max_accuracy_drop_pp": None, "min_skill_margin_pp": None,
-                      "min_compression_ratio": 1.0}, "prune": {"epochs": 1},
+                      "min_compression_ratio": 1.0}, "prune": {"epochs": 1, "final_sparsity": 0.5},
             "convert": {"variants": ["dynamic_range"]}, "model": {"conversion_tolerance": 1e-4}}
-        rows.append((f"MobileNetV2 α 0.35, 32×32×3, four epochs on {n} learnable images",
+        rows.append((f"MobileNetV2 α 0.35, 32×32×3, four epochs on {n} learnable images (sparsity 0.5)",
                      run(work, work / "mnv2.keras", work / "images.npz", "mnv2", **loose)))
 
     print("| Keras 3 model (test data) | max \\|Δ\\| rebuild | baseline acc. | deployable acc. | baseline .h5 gz "
