@@ -105,6 +105,11 @@ class ConvertConfig(_Frozen):
     latency_runs: int = Field(200, ge=1, le=100_000)
     # Shorten tensor names in the .tflite (signatures kept; outputs verified identical): fewer bytes, same model.
     compact: bool = True
+    # Leave out of every .tflite what neither LiteRT nor TFLite Micro needs to run it: the converter's metadata,
+    # description and signature definitions, tensor names, a dynamic-batch reshape's shape ops (outputs checked
+    # identical; shears.keras.tflite.trim says what stays). A trimmed file has no SignatureDef: call it through
+    # get_input_details/set_tensor, not get_signature_runner (trim: false keeps them).
+    trim: bool = True
     # Convert from a fixed batch-1 signature: drops the dynamic-shape ops of a Reshape (~300 B) but the model
     # then takes exactly one sample per call. Off unless asked for; recorded in the run.
     fixed_batch: bool = False
@@ -147,6 +152,11 @@ class RecipeConfig(_Frozen):
     qat_epochs: int = Field(1, ge=1, le=100)
     qat_learning_rate: float = Field(1e-4, gt=0, lt=1)
     variant: TfliteVariant | None = None
+    # Knowledge distillation in every fine-tune (pruning, clustering, QAT): the baseline as teacher, its outputs
+    # softened at distill_temperature; distill_alpha weighs the hard labels, 1 - distill_alpha the teacher.
+    distill: bool = False
+    distill_temperature: float = Field(4.0, gt=0, le=100)
+    distill_alpha: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> RecipeConfig:
@@ -168,13 +178,15 @@ class SearchSpace(_Frozen):
     clusters: tuple[int, ...] = Field((0, 8), description="0 = no clustering")
     qat: tuple[bool, ...] = Field((False,), description="True adds PQAT/CQAT/PCQAT trials (slower; int8 only)")
     variants: tuple[TfliteVariant, ...] = ("int8",)
+    distill: tuple[bool, ...] = Field((False,), description="True adds trials fine-tuned with the baseline as "
+                                                            "teacher (recipe.distill_temperature, distill_alpha)")
 
     @model_validator(mode="after")
     def _check(self) -> SearchSpace:
         lo, hi = self.tolerated_drop_pp
         if not 0 < lo <= hi <= 100:
             raise ValueError("tolerated_drop_pp must be 0 < low <= high <= 100")
-        if not (self.epochs and self.clusters and self.qat and self.variants):
+        if not (self.epochs and self.clusters and self.qat and self.variants and self.distill):
             raise ValueError("every search dimension needs at least one value")
         if any(e < 1 or e > 1000 for e in self.epochs):
             raise ValueError("epochs must lie in [1, 1000]")
@@ -198,8 +210,30 @@ class SearchConfig(_Frozen):
     ladder: tuple[float, ...] = Field((0.5, 0.7, 0.8, 0.9, 0.95, 0.98), description="sensitivity sparsities")
     space: SearchSpace = SearchSpace()
     min_cluster_weights: int = Field(1000, ge=1, description="smaller layers are not clustered (nothing to win)")
-    val_margin_pp: float = Field(0.0, ge=0, le=20, description="accuracy margin kept on the validation split")
+    # A trial is feasible when its metric's one-sided bound at this confidence clears every gate (Wilson for
+    # accuracy, the exact paired bound for the drop from the baseline, a bootstrap for other metrics): the
+    # smallest pass is the one most likely to have passed by luck (shears.stages.bounds).
+    confidence: float = Field(0.9, ge=0.5, lt=1)
+    # The second look: this share of the training rows (seeded, stratified) is held out from every trial; the
+    # `second_look` smallest feasible trials are scored there again, and the winner is the smallest that still
+    # clears its bounds on it. 0: no second look (the smallest feasible trial wins).
+    selection_fraction: float = Field(0.1, ge=0, le=0.5)
+    # ... but only when that slice holds at least this many rows: a 90 % bound on fewer than ~1,000 rows is
+    # more than ±1 pp wide (Wilson, accuracy near 0.9), too wide to tell apart trials the gates put within
+    # 1-2 pp of each other, and those rows would be taken from training for nothing (digits: 129 rows)
+    min_selection_rows: int = Field(1000, ge=1)
+    second_look: int = Field(3, ge=1, le=20)
     seed: int = Field(0, ge=0, lt=2**32)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "val_margin_pp" in data:
+            if data["val_margin_pp"] in (0, 0.0):  # the old default, no margin: a config of Shears 0.2 still loads
+                return {k: v for k, v in data.items() if k != "val_margin_pp"}
+            raise ValueError("val_margin_pp was replaced by confidence (a trial must clear every gate with its "
+                             "metric's confidence bound, not its point estimate plus a fixed margin)")
+        return data
 
     @model_validator(mode="after")
     def _ladder(self) -> SearchConfig:

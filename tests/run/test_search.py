@@ -60,8 +60,8 @@ def test_a_search_where_nothing_passes_fails_naming_the_closest_trial(tmp_path: 
     cfg = fast_config(search={**CHEAP, "max_trials": 2, "rounds": 1}, gates={"min_accuracy": 0.999})
     outcome = run_pipeline(store, cfg, "none")
     assert not outcome.passed and outcome.error is not None and outcome.error.exit_code == 4
-    assert str(outcome.error).startswith("gate(s) failed: search (no trial met the gates on the validation split; "
-                                         "closest: trial ")
+    assert str(outcome.error).startswith("gate(s) failed: search (no trial met the gates on the validation split at "
+                                         "90% confidence; closest: trial ")
     search = SearchRecord.from_bytes(store.get("rejected/none/search.json"))
     assert not search.winner_feasible and all(not t.feasible for t in search.trials)
     assert not store.list("runs/")
@@ -93,3 +93,45 @@ def test_the_search_never_reads_the_test_split(tmp_path: Path) -> None:
     finally:
         claim.release()
     assert results["select"]["trials"] == 3 and MetricsRecord.from_bytes(store.get("staging/iso/metrics.json"))
+
+
+def test_the_second_look_rescores_the_smallest_passes_on_rows_no_trial_saw(tmp_path: Path) -> None:
+    """A selection slice carved from training: no trial is scored on it; the smallest feasible trials are, then,
+    and the published one held its bounds there (and the baseline was measured on the same rows)."""
+    from shears.records import ValidationRecord
+
+    store = LocalStore(tmp_path)
+    search = {**CHEAP, "max_trials": 3, "rounds": 1, "trials_per_round": 3, "selection_fraction": 0.15,
+              "min_selection_rows": 50, "second_look": 2, "confidence": 0.8}
+    outcome = run_pipeline(store, fast_config(search=search, gates={"max_accuracy_drop_pp": 5.0}), "look")
+    assert outcome.passed, outcome.error
+    record = SearchRecord.from_bytes(store.get("runs/look/search.json"))
+    rows = ValidationRecord.from_bytes(store.get("runs/look/validation.json")).split_rows or {}
+    assert record.selection_rows == rows["selection"] >= 50 and record.confidence == 0.8
+    assert record.second_look and record.second_look[0] == min(
+        (t for t in record.trials if t.feasible), key=lambda t: (t.gzip_bytes or 0, t.number)).number
+    winner = next(t for t in record.trials if t.number == record.winner)
+    assert winner.selection_feasible and winner.selection_score is not None and winner.selection_bound is not None
+    assert winner.selection_bound <= winner.selection_score
+    assert winner.bound is not None and winner.score is not None and winner.bound <= winner.score
+    untouched = [t for t in record.trials if t.number not in record.second_look]
+    assert all(t.selection_score is None for t in untouched)  # trials themselves never see the slice
+    gate = outcome.gates.gates[0] if outcome.gates else None
+    assert gate is not None and gate.name == "search" and "held on the" in gate.reason
+
+
+def test_the_search_gate_names_a_second_look_that_held_nothing() -> None:
+    from shears.records import Recipe, TrialRecord
+    from shears.run.steps.gate import search_gate
+
+    recipe = Recipe(sparsity={"logits": 0.95}, prune_epochs=2, variant="int8")
+    trials = [TrialRecord(number=n, round=1, origin="seed", recipe=recipe, state="complete", score=0.9,
+                          gzip_bytes=3000 + n, feasible=True, selection_feasible=False,
+                          selection_violations=[f"accuracy 0.86, at least 0.85 < min_accuracy 0.8749 ({n})"])
+              for n in range(2)]
+    record = SearchRecord(enabled=True, sampler="x", budget={}, baseline_score=0.89, baseline_gzip_bytes=78_000,
+                          no_skill_score=0.1, trials=trials, winner=0, winner_feasible=False, frontier=[0],
+                          confidence=0.9, selection_rows=5400, second_look=[0, 1])
+    gate = search_gate(record)
+    assert not gate.passed and "2 trial(s) met the gates on the validation split at 90% confidence, but none of " \
+        "the 2 smallest held on the 5,400-row selection slice; the smallest, trial 0" in gate.reason

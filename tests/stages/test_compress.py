@@ -80,3 +80,39 @@ def test_a_fixed_batch_signature_is_smaller_and_takes_one_sample(digits) -> None
     assert len(fixed) < len(dynamic)
     assert list(Interpreter(model_content=fixed).get_input_details()[0]["shape_signature"]) == [1, 8, 8]
     assert tflite_accuracy(fixed, s.x_val, s.y_val) == tflite_accuracy(dynamic, s.x_val, s.y_val)
+
+
+def test_a_distilled_recipe_keeps_its_sparsity_clusters_and_qat(digits) -> None:  # type: ignore[no-untyped-def]
+    """Distillation runs inside each fine-tune's own step (the masks, clusters and QAT still take hold)."""
+    s, base = digits
+    recipe = Recipe(sparsity={"dense": 0.9}, prune_epochs=2, clusters={"dense": 4}, qat=True, variant="int8",
+                    distill=True, distill_temperature=4.0, distill_alpha=0.3)
+    result = compress(base, s, recipe, PruneConfig())
+    assert set(result.history) == {"prune", "cluster", "qat"} and "accuracy" not in result.history["prune"]
+    dense = result.stripped.get_layer("dense").kernel.numpy()
+    assert np.mean(dense == 0) >= 0.89 and np.unique(dense).size <= 4
+    deploy = _deploy(result, s, recipe)
+    assert all(c.passed for c in check_tflite(deploy, result.stripped, recipe, 0.01))
+    assert tflite_accuracy(deploy, s.x_val, s.y_val) > 0.8 and "distilled (T 4, α 0.3)" in recipe.describe()
+
+
+def test_the_distillation_loss_mixes_hard_labels_and_softened_teacher_outputs() -> None:
+    import tensorflow as tf
+    from shears.keras.training import Distill, DistillLoss, distill_targets
+    from shears.task import Task
+
+    rng = np.random.default_rng(0)
+    student, teacher = rng.normal(size=(16, 10)).astype(np.float32), rng.normal(size=(16, 10)).astype(np.float32)
+    y = rng.integers(0, 10, size=16)
+    task = Task("multiclass", 10, 10, "logits")
+    target = tf.constant(distill_targets(y, teacher))
+    hard = float(tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, student, from_logits=True)))
+    assert float(DistillLoss(task, Distill(4.0, 1.0))(target, student)) == pytest.approx(hard, rel=1e-5)
+    t = 2.0  # alpha 0: the softened teacher's cross-entropy, scaled by T^2
+    p = tf.nn.softmax(teacher / t)
+    soft = float(tf.reduce_mean(-tf.reduce_sum(p * tf.nn.log_softmax(student / t), axis=-1))) * t * t
+    assert float(DistillLoss(task, Distill(t, 0.0))(target, student)) == pytest.approx(soft, rel=1e-5)
+    # the student equal to the teacher is the soft term's minimum (for a fixed teacher)
+    same = tf.constant(distill_targets(y, student))
+    assert float(DistillLoss(task, Distill(t, 0.0))(same, student)) < float(DistillLoss(task, Distill(t, 0.0))(
+        same, student + rng.normal(size=student.shape).astype(np.float32)))

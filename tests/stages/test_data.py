@@ -131,3 +131,16 @@ def test_channel_axis_is_added_or_dropped_only_for_a_trailing_one() -> None:
     for shape in ((8, 8), (8, 8, 3), (64,), None):  # equal, or a mismatch the baseline's check names
         same, how = fit_channel_axis(raw, shape)
         assert how is None and same.x.shape == (1797, 8, 8)
+
+
+def test_the_selection_slice_is_carved_from_training_only_when_it_is_big_enough() -> None:
+    from shears.stages.data import load_digits_default, split
+
+    raw = load_digits_default()
+    plain = split(raw, 0.2, 0, 10)
+    sel = split(raw, 0.2, 0, 10, selection_fraction=0.1, min_selection_rows=100)
+    assert plain.x_sel is None and sel.x_sel is not None and sel.y_sel is not None
+    assert len(sel.x_sel) + len(sel.x_train) == len(plain.x_train)  # from training, nothing else
+    assert np.array_equal(sel.x_val, plain.x_val) and np.array_equal(sel.x_test, plain.x_test)
+    assert len(np.unique(sel.y_sel)) == 10  # stratified
+    assert split(raw, 0.2, 0, 10, selection_fraction=0.1, min_selection_rows=1000).x_sel is None  # 129 rows: none

@@ -118,17 +118,26 @@ def test_a_recipe_section_is_validated_and_resolved() -> None:
 
 
 def test_the_gates_become_constraints_on_the_validation_split() -> None:
+    from shears.stages.bounds import Bounded
+
+    def m(score: float, bound: float | None = None, worse: float | None = 1.0) -> Bounded:
+        return Bounded(score, score if bound is None else bound, worse, 6000, 0.9)
+
     ref = Reference(score=0.89, gzip_bytes=78_000, no_skill=0.1)
     gates = GateConfig(min_accuracy=0.875, max_accuracy_drop_pp=1.5, min_compression_ratio=20.0)
-    ok, why = constraints(0.88, 3_500, gates, ref, 0.0, True)
+    ok, why = constraints(m(0.88), 3_500, gates, ref, True)
     assert why == [] and all(c <= 0 for c in ok)
-    _, why = constraints(0.87, 3_500, gates, ref, 0.0, True)
-    assert any("accuracy 0.8700 < 0.8750" in w for w in why)
-    _, why = constraints(0.88, 4_000, gates, ref, 0.0, True)
+    _, why = constraints(m(0.87), 3_500, gates, ref, True)
+    assert any("accuracy 0.8700, at least 0.8700 (at 90% confidence on 6,000 rows) < min_accuracy 0.8750" in w
+               for w in why)
+    _, why = constraints(m(0.88), 4_000, gates, ref, True)
     assert any("min_compression_ratio" in w for w in why)
-    _, why = constraints(0.88, 3_500, gates, ref, 1.0, True)  # a margin kept on the validation split
-    assert any("min_accuracy + margin" in w for w in why)
-    _, why = constraints(0.88, 3_500, gates, ref, 0.0, False)
+    # the point clears the floor, its bound does not: the trial is not feasible (the winner's curse)
+    _, why = constraints(m(0.88, bound=0.872), 3_500, gates, ref, True)
+    assert why == ["accuracy 0.8800, at least 0.8720 (at 90% confidence on 6,000 rows) < min_accuracy 0.8750"]
+    _, why = constraints(m(0.88, worse=1.8), 3_500, gates, ref, True)  # the paired drop bound, not 0.89 - 0.88
+    assert why == ["drop up to 1.80 pp from baseline 0.8900 (at 90% confidence on 6,000 rows, paired) > 1.50 pp"]
+    _, why = constraints(m(0.88), 3_500, gates, ref, False)
     assert why == ["the .tflite does not hold the recipe's sparsity/clusters"]
 
 

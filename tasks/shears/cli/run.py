@@ -109,16 +109,21 @@ def search_table(search: SearchRecord, top: int = 8) -> Table:
     feasible = sum(1 for t in search.trials if t.feasible)
     t = Table(title=f"Search: {len(search.trials)} trials, {feasible} passed the gates on the validation split; "
                     "frontier (smallest first)")
-    for col in ("trial", "gzip bytes", metric, "passes", "recipe"):
-        t.add_column(col, justify="right" if col in ("gzip bytes", metric) else "left")
+    bound = f"bound ({search.confidence:.0%})" if search.confidence is not None else "bound"
+    for col in ("trial", "gzip bytes", metric, bound, "passes", "selection slice", "recipe"):
+        t.add_column(col, justify="right" if col in ("gzip bytes", metric, bound) else "left")
     shown = [by[n] for n in search.frontier][:top]
-    if search.winner is not None and search.winner not in [r.number for r in shown]:
-        shown.append(by[search.winner])
+    for n in [*search.second_look, search.winner]:  # every trial re-scored, and the winner, even off the frontier
+        if n is not None and n not in [r.number for r in shown]:
+            shown.append(by[n])
     for r in shown:
         mark = " *" if r.number == search.winner else ""
+        verdict = "holds" if r.selection_feasible else "[red]fails[/]"
+        second = ("-" if r.selection_feasible is None else
+                  f"{r.selection_score:.4g} (bound {r.selection_bound:.4g}): {verdict}")
         t.add_row(f"{r.number}{mark}", f"{r.gzip_bytes:,}" if r.gzip_bytes else "-",
-                  f"{r.score:.4g}" if r.score is not None else "-", "yes" if r.feasible else "[red]no[/]",
-                  r.recipe.describe())
+                  f"{r.score:.4g}" if r.score is not None else "-", f"{r.bound:.4g}" if r.bound is not None else "-",
+                  "yes" if r.feasible else "[red]no[/]", second, r.recipe.describe())
     return t
 
 

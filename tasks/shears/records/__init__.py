@@ -43,6 +43,7 @@ from shears.records.evaluation import (
     MicroRecord,
     RuntimeRef,
     TimingRecord,
+    TrimRecord,
 )
 from shears.records.gates import (
     ChampionComparisonRecord,
@@ -146,6 +147,7 @@ __all__ = [
     "TensorCheckRecord",
     "TimingRecord",
     "TrialRecord",
+    "TrimRecord",
     "ValidationRecord",
     "Variant",
     "describe_validation_error",

@@ -104,6 +104,21 @@ RUNTIMES: tuple[tuple[str, str], ...] = (
 )
 
 
+class TrimRecord(_Model):
+    """The deployable before and after convert.trim (shears.keras.tflite.trim): bytes, and whether every output
+    on the test split is identical in LiteRT and in TFLite Micro."""
+
+    raw_before: int
+    raw_after: int
+    gzip_before: int
+    gzip_after: int
+    structure_before: int  # gzip of the file with every weight zeroed
+    structure_after: int
+    rows: int
+    litert_identical: bool
+    micro_identical: bool | None = None  # None: TFLite Micro does not run the deployable (or convert.micro is off)
+
+
 class MetricsRecord(Record, schema="shears.metrics/v1", file="metrics.json"):
     deployable: str
     artifacts: list[ArtifactRecord]
@@ -117,6 +132,7 @@ class MetricsRecord(Record, schema="shears.metrics/v1", file="metrics.json"):
     deployable_outputs: list[tuple[float, float]] | None = None
     split: Split = "test"
     micro: MicroRecord | None = None  # the deployable on TFLite Micro (None: not asked for)
+    trim: TrimRecord | None = None  # the deployable before and after convert.trim (None: trim off, or before it)
 
     def artifact(self, name: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.name == name), None)

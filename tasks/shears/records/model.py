@@ -70,6 +70,10 @@ class Recipe(_Model):
     fixed_batch: bool = False
     # the threshold that allocated `sparsity` (search trials), in the primary metric's unit (pp or %)
     tolerated_drop_pp: float | None = None
+    # every fine-tune distilled from the baseline: soft targets at the temperature, alpha on the hard labels
+    distill: bool = False
+    distill_temperature: float = 4.0
+    distill_alpha: float = 0.5
 
     @property
     def qat_scheme(self) -> str | None:
@@ -87,6 +91,8 @@ class Recipe(_Model):
             parts.append("clusters " + ", ".join(f"{k} {v}" for k, v in sorted(self.clusters.items())))
         if self.qat_scheme:
             parts.append(self.qat_scheme.upper())
+        if self.distill:
+            parts.append(f"distilled (T {self.distill_temperature:g}, α {self.distill_alpha:g})")
         parts.append(self.variant + (" batch-1" if self.fixed_batch else ""))
         return "; ".join(parts)
 

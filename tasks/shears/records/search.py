@@ -62,9 +62,22 @@ class TrialRecord(Record, schema="shears.trial/v1"):
     state: Literal["planned", "complete", "failed"] = "planned"
     split: Split = "validation"
     score: float | None = Field(None, validation_alias=AliasChoices("score", "accuracy"))  # the primary metric
+    # its bounds at the search's confidence (shears.stages.bounds): the metric at its plausible worst, and how
+    # much worse than the baseline on the same rows at worst (pp, or % of the baseline for errors)
+    bound: float | None = None
+    worse_bound: float | None = None
+    # the second look: the same on the selection slice (only the few smallest feasible trials are re-scored)
+    selection_score: float | None = None
+    selection_bound: float | None = None
+    selection_worse_bound: float | None = None
+    selection_feasible: bool | None = None
+    selection_violations: list[str] = Field(default_factory=list)
     gzip_bytes: int | None = None
     raw_bytes: int | None = None
     structure_gzip_bytes: int | None = None
+    # the same .tflite before convert.trim (equal to the above when trim is off or changed nothing)
+    untrimmed_gzip_bytes: int | None = None
+    untrimmed_structure_gzip_bytes: int | None = None
     feasible: bool = False
     violations: list[str] = Field(default_factory=list)
     constraints: list[float] = Field(default_factory=list)  # <= 0 each when feasible (Optuna's convention)
@@ -96,3 +109,6 @@ class SearchRecord(Record, schema="shears.search/v1", file="search.json"):
     note: str = ""
     # what the search left out because the model cannot take it (QAT, int8, clustering a layer), and why
     fitted: list[str] = Field(default_factory=list)
+    confidence: float | None = None  # the bounds' one-sided confidence (None: before bounds, a point estimate)
+    selection_rows: int | None = None  # rows of the selection slice of the second look (None: no second look)
+    second_look: list[int] = Field(default_factory=list)  # the trials re-scored there, smallest first

@@ -294,6 +294,12 @@ def plot_search(trials: Sequence[TrialRecord], frontier: Sequence[int], winner: 
     if won is not None:
         ax.scatter([won[1]], [won[2]], marker="*", s=220, color=CHAMPION_COLOR, edgecolors="black", linewidths=0.6,
                    zorder=4, label=f"published: trial {won[0]}")
+    bounds = [(float(t.gzip_bytes), float(t.score), float(t.bound)) for t in trials
+              if t.state == "complete" and t.gzip_bytes and t.score is not None and t.bound is not None]
+    if bounds:  # each trial's metric at its plausible worst: what the gates judged
+        ax.vlines([b[0] for b in bounds], [min(b[1], b[2]) for b in bounds], [max(b[1], b[2]) for b in bounds],
+                  color=NEUTRAL_COLOR, linewidth=1, alpha=0.7, label="down to its confidence bound")
+        ax.scatter([b[0] for b in bounds], [b[2] for b in bounds], marker="_", s=60, color=NEUTRAL_COLOR, zorder=2)
     for number, gz, acc, _ in done:
         ax.annotate(str(number), (gz, acc), textcoords="offset points", xytext=(4, 4), fontsize=7,
                     color=NEUTRAL_COLOR)

@@ -320,13 +320,16 @@ def _search(r: RunRecords) -> _Body:
         "number": t.number, "round": t.round, "origin": t.origin, "recipe": t.recipe.describe(), "state": t.state,
         "gzip": t.gzip_bytes, "structure": t.structure_gzip_bytes, "accuracy": t.score, "feasible": t.feasible,
         "why": "; ".join(t.violations) or (t.error or ""), "seconds": t.seconds, "winner": t.number == s.winner,
-        "frontier": t.number in s.frontier,
+        "frontier": t.number in s.frontier, "bound": t.bound,
+        "selection": (None if t.selection_feasible is None else
+                      f"{t.selection_score:.4g} (bound {t.selection_bound:.4g}): "
+                      + ("holds" if t.selection_feasible else "fails: " + "; ".join(t.selection_violations))),
     } for t in s.trials]
     min_acc = r.config.gates.min_accuracy if r.config else None
     data = {"rows": rows, "enabled": s.enabled, "sampler": s.sampler, "winner": s.winner,
             "feasible": s.winner_feasible, "budget": s.budget, "seconds": sorted(s.seconds.items()),
             "baseline_accuracy": s.baseline_score, "baseline_gzip": s.baseline_gzip_bytes,
-            "metric": metric_info(s.metric).label}
+            "metric": metric_info(s.metric).label, "confidence": s.confidence, "selection_rows": s.selection_rows}
     plots = []
     if any(t.state == "complete" for t in s.trials):
         plots.append({"src": plot_search(s.trials, s.frontier, s.winner, min_acc if s.metric == "accuracy" else None,

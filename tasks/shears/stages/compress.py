@@ -17,7 +17,7 @@ import numpy as np
 
 from shears.config import PruneConfig
 from shears.keras.tfcompat import keras, set_seed, tfmot
-from shears.keras.training import compile_for_task, history_dict, keras_score
+from shears.keras.training import Distill, compile_for_task, fit_targets, history_dict, keras_score, model_outputs
 from shears.records import Recipe, SparsityRecord
 from shears.stages.data import Splits
 from shears.stages.prune import PruneResult, clone_with_weights, prune_finetune
@@ -36,8 +36,9 @@ class CompressResult:
 
 
 def cluster_finetune(model: keras.Model, data: Splits, clusters: dict[str, int], *, epochs: int,
-                     learning_rate: float, batch_size: int, seed: int,
-                     frozen: tuple[str, ...] = ()) -> tuple[keras.Model, dict[str, list[float]]]:
+                     learning_rate: float, batch_size: int, seed: int, frozen: tuple[str, ...] = (),
+                     distill: Distill | None = None, teacher: np.ndarray | None = None,
+                     ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Sparsity-preserving k-means++ weight clustering of the named layers, fine-tuned, then stripped.
 
     `frozen` layers (pruned but not clustered) do not train here: their pruning masks are gone after strip,
@@ -57,8 +58,9 @@ def cluster_finetune(model: keras.Model, data: Splits, clusters: dict[str, int],
                                   preserve_sparsity=True)
 
     clustered = keras.models.clone_model(base, clone_function=wrap)
-    compile_for_task(clustered, learning_rate, data.task)
-    hist = clustered.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    compile_for_task(clustered, learning_rate, data.task, distill)
+    hist = clustered.fit(data.x_train, fit_targets(data.y_train, teacher if distill else None), epochs=epochs,
+                         batch_size=batch_size, shuffle=True, verbose=0)
     return cl.strip_clustering(clustered), history_dict(hist)
 
 
@@ -75,8 +77,8 @@ def qat_scheme(recipe: Recipe) -> Any:
     return None
 
 
-def qat_finetune(model: keras.Model, data: Splits, recipe: Recipe, *, batch_size: int,
-                 seed: int) -> tuple[keras.Model, dict[str, list[float]]]:
+def qat_finetune(model: keras.Model, data: Splits, recipe: Recipe, *, batch_size: int, seed: int,
+                 teacher: np.ndarray | None = None) -> tuple[keras.Model, dict[str, list[float]]]:
     """Quantization-aware fine-tune with the collaborative scheme that keeps the zeros and the clusters.
 
     The schemes preserve sparsity and clusters of the layers they treat; a pruned layer the scheme leaves
@@ -93,9 +95,10 @@ def qat_finetune(model: keras.Model, data: Splits, recipe: Recipe, *, batch_size
             inner = getattr(layer, "layer", None)
             if inner is not None and inner.name in recipe.sparsity and inner.name not in recipe.clusters:
                 layer.trainable = False
-    compile_for_task(qat, recipe.qat_learning_rate, data.task)
-    hist = qat.fit(data.x_train, data.y_train, epochs=recipe.qat_epochs, batch_size=batch_size, shuffle=True,
-                   verbose=0)
+    distill = distill_of(recipe) if teacher is not None else None
+    compile_for_task(qat, recipe.qat_learning_rate, data.task, distill)
+    hist = qat.fit(data.x_train, fit_targets(data.y_train, teacher if distill else None), epochs=recipe.qat_epochs,
+                   batch_size=batch_size, shuffle=True, verbose=0)
     if recipe.qat_scheme == "pcqat":
         pin_zero_centroids(qat, set(recipe.sparsity) & set(recipe.clusters))
     return qat, history_dict(hist)
@@ -124,19 +127,28 @@ def pin_zero_centroids(qat: keras.Model, layers: set[str]) -> None:
         kernel.assign(values[indices.numpy()].astype(kernel.dtype.as_numpy_dtype))
 
 
+def distill_of(recipe: Recipe) -> Distill | None:
+    return Distill(recipe.distill_temperature, recipe.distill_alpha) if recipe.distill else None
+
+
 def prune_stage(baseline: keras.Model, data: Splits, recipe: Recipe, cfg: PruneConfig,
-                log_dir: str | None = None) -> tuple[PruneResult, keras.Model, SparsityRecord]:
+                log_dir: str | None = None, teacher: np.ndarray | None = None,
+                ) -> tuple[PruneResult, keras.Model, SparsityRecord]:
     """The recipe's pruning: fine-tuned pruned model (wrapped), its stripped form and per-layer sparsity."""
-    pruned = prune_finetune(baseline, data, cfg, log_dir, sparsity=recipe.sparsity, epochs=recipe.prune_epochs)
+    pruned = prune_finetune(baseline, data, cfg, log_dir, sparsity=recipe.sparsity, epochs=recipe.prune_epochs,
+                            distill=distill_of(recipe), teacher=teacher)
     stripped = strip_and_verify(pruned.model, recipe.sparsity, cfg.sparsity_tolerance)
     return pruned, stripped.model, stripped.record
 
 
 def compress(baseline: keras.Model, data: Splits, recipe: Recipe, cfg: PruneConfig, *,
              pruned: tuple[PruneResult, keras.Model] | None = None, log_dir: str | None = None) -> CompressResult:
-    """The whole recipe; `pruned` reuses an identical earlier prune stage (same recipe pruning, same baseline)."""
+    """The whole recipe; `pruned` reuses an identical earlier prune stage (same recipe pruning, same baseline).
+    A distilled recipe computes the teacher's (the baseline's) outputs on the training rows once, for every
+    fine-tune."""
+    teacher = model_outputs(baseline, data.x_train) if recipe.distill else None
     if pruned is None:
-        prune, stripped, _ = prune_stage(baseline, data, recipe, cfg, log_dir)
+        prune, stripped, _ = prune_stage(baseline, data, recipe, cfg, log_dir, teacher)
     else:
         prune, stripped = pruned
     history: dict[str, dict[str, list[float]]] = {"prune": prune.history}
@@ -144,10 +156,12 @@ def compress(baseline: keras.Model, data: Splits, recipe: Recipe, cfg: PruneConf
         stripped, history["cluster"] = cluster_finetune(
             stripped, data, recipe.clusters, epochs=recipe.cluster_epochs,
             learning_rate=recipe.cluster_learning_rate, batch_size=cfg.batch_size, seed=cfg.seed,
-            frozen=tuple(n for n in recipe.sparsity if n not in recipe.clusters))
+            frozen=tuple(n for n in recipe.sparsity if n not in recipe.clusters), distill=distill_of(recipe),
+            teacher=teacher)
     sparsity = verify_sparsity(stripped, recipe.sparsity, cfg.sparsity_tolerance, recipe.clusters)
     final = stripped
     if recipe.qat:
-        final, history["qat"] = qat_finetune(stripped, data, recipe, batch_size=cfg.batch_size, seed=cfg.seed)
+        final, history["qat"] = qat_finetune(stripped, data, recipe, batch_size=cfg.batch_size, seed=cfg.seed,
+                                             teacher=teacher)
     return CompressResult(prune.model, prune, stripped, final, sparsity,
                           keras_score(final, data.x_val, data.y_val, data.task), history)

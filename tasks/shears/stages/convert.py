@@ -30,8 +30,9 @@ def representative_samples(x_train: np.ndarray, n: int, seed: int = 0, targets: 
 
 
 def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray, *, fixed_batch: bool = False,
-                    compact: bool = False, float_output: bool = False) -> bytes:
-    """One TFLite variant; `compact` shortens tensor names only if the outputs stay bit-identical.
+                    compact: bool = False, float_output: bool = False, trim: bool = False) -> bytes:
+    """One TFLite variant; `compact` shortens tensor names, `trim` leaves out what no runtime needs
+    (shears.keras.tflite.trim), each only if the outputs stay bit-identical.
 
     `float_output` (regressors): an int8 model keeps a float32 output tensor, so its values come out in real
     units rather than as 256 levels of an int8 range a caller must dequantize."""
@@ -56,9 +57,26 @@ def convert_variant(model: keras.Model, variant: str, calibration: np.ndarray, *
     elif variant != "float32":
         raise ValueError(f"unknown TFLite variant {variant}")
     data = bytes(conv.convert())
+    sample = calibration[: min(len(calibration), 64)]
     if compact:
-        data = compact_verified(data, calibration[: min(len(calibration), 64)])
+        data = compact_verified(data, sample)
+    if trim:
+        data = trim_verified(data, sample)
     return data
+
+
+def trim_verified(data: bytes, sample: np.ndarray) -> bytes:
+    """The trimmed file (shears.keras.tflite.trim), kept only when LiteRT's outputs on `sample` are bit-identical
+    to the original's (evaluate compares both again on the test split, in LiteRT and TFLite Micro)."""
+    from shears.keras.tflite import trim
+    from shears.stages.measure import tflite_outputs
+
+    smaller = trim(data)
+    if len(smaller) >= len(data):
+        return data
+    if not np.array_equal(tflite_outputs(data, sample), tflite_outputs(smaller, sample)):
+        return data
+    return smaller
 
 
 def compact_verified(data: bytes, sample: np.ndarray) -> bytes:
@@ -81,6 +99,6 @@ def convert(model: keras.Model, x_train: np.ndarray, cfg: ConvertConfig,
     config's) as the published recipe was converted."""
     calibration = representative_samples(x_train, cfg.representative_samples, targets=regression_targets)
     fixed = cfg.fixed_batch if fixed_batch is None else fixed_batch
-    return {v: convert_variant(model, v, calibration, fixed_batch=fixed, compact=cfg.compact,
+    return {v: convert_variant(model, v, calibration, fixed_batch=fixed, compact=cfg.compact, trim=cfg.trim,
                                float_output=regression_targets is not None)
             for v in (variants or cfg.variants)}

@@ -58,6 +58,9 @@ class Splits:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     task_: Task | None = None  # None: a multi-class classifier over num_classes logits (before tasks had kinds)
+    # the search's selection slice: training rows no trial sees, for the second look at its few smallest passes
+    x_sel: np.ndarray | None = None
+    y_sel: np.ndarray | None = None
 
     @property
     def task(self) -> Task:
@@ -336,9 +339,12 @@ def fit_channel_axis(raw: RawDataset, model_shape: tuple[int, ...] | None) -> tu
 
 
 def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int,
-          validation_fraction: float = 0.1, *, task: Task | None = None) -> Splits:
+          validation_fraction: float = 0.1, *, task: Task | None = None, selection_fraction: float = 0.0,
+          min_selection_rows: int = 1) -> Splits:
     """The source's own test split, else a seeded stratified one; then a seeded stratified validation split
-    carved from what remains for training. Run only after validation.
+    carved from what remains for training, and (`selection_fraction` > 0) the search's selection slice carved
+    from the rest the same way, when it would hold at least `min_selection_rows` rows. Run only after
+    validation.
 
     Stratified by the task: by class, or by quantile bins of a regression target (a continuous target is
     never cast to integers)."""
@@ -355,14 +361,20 @@ def split(raw: RawDataset, test_fraction: float, seed: int, num_classes: int,
                                                   stratify=task.stratify(y))
     x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=validation_fraction, random_state=seed + 1,
                                               stratify=task.stratify(y_tr))
+    x_se = y_se = None
+    if selection_fraction > 0 and round(len(x_tr) * selection_fraction) >= min_selection_rows:
+        x_tr, x_se, y_tr, y_se = train_test_split(x_tr, y_tr, test_size=selection_fraction, random_state=seed + 2,
+                                                  stratify=task.stratify(y_tr))
     if not task.classification:
-        return Splits(x_tr, y_tr, x_va, y_va, 0, raw.kind, x_te, y_te, task)
-    for name, labels in (("training", y_tr), ("validation", y_va), ("test", y_te)):
+        return Splits(x_tr, y_tr, x_va, y_va, 0, raw.kind, x_te, y_te, task, x_se, y_se)
+    for name, labels in (("training", y_tr), ("validation", y_va), ("test", y_te), ("selection", y_se)):
+        if labels is None:
+            continue
         present = len(np.unique(labels))
         if present < 2:
             raise DataError(f"the {name} split holds {present} class(es); a classifier needs at least two in "
-                            "the training, validation and test split")
-    return Splits(x_tr, y_tr, x_va, y_va, num_classes, raw.kind, x_te, y_te, task)
+                            "the training, validation and test split (and the search's selection slice)")
+    return Splits(x_tr, y_tr, x_va, y_va, num_classes, raw.kind, x_te, y_te, task, x_se, y_se)
 
 
 def _npz(**arrays: np.ndarray) -> bytes:
@@ -372,9 +384,10 @@ def _npz(**arrays: np.ndarray) -> bytes:
 
 
 def search_splits_to_npz(s: Splits) -> bytes:
-    """Train and validation only: what everything before evaluate may read."""
+    """Train, validation and the selection slice: what everything before evaluate may read."""
+    sel = {"x_sel": s.x_sel, "y_sel": s.y_sel} if s.x_sel is not None and s.y_sel is not None else {}
     return _npz(x_train=s.x_train, y_train=s.y_train, x_val=s.x_val, y_val=s.y_val,
-                num_classes=np.array(s.num_classes), kind=np.array(s.kind))
+                num_classes=np.array(s.num_classes), kind=np.array(s.kind), **sel)
 
 
 def holdout_to_npz(s: Splits) -> bytes:
@@ -387,7 +400,9 @@ def splits_from_npz(search: bytes, test: bytes | None = None, task: Task | None 
     validation.json records (the arrays do not say it)."""
     with np.load(io.BytesIO(search), allow_pickle=False) as z:
         kind: DataKind = "image" if str(z["kind"]) == "image" else "tabular"
-        out = Splits(z["x_train"], z["y_train"], z["x_val"], z["y_val"], int(z["num_classes"]), kind, task_=task)
+        sel = (z["x_sel"], z["y_sel"]) if "x_sel" in z.files else (None, None)
+        out = Splits(z["x_train"], z["y_train"], z["x_val"], z["y_val"], int(z["num_classes"]), kind, task_=task,
+                     x_sel=sel[0], y_sel=sel[1])
     if test is None:
         return out
     with np.load(io.BytesIO(test), allow_pickle=False) as t:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from shears.config import GateConfig
-from shears.records import ArtifactRecord, ChampionComparisonRecord, GateRecord, MicroRecord, SparsityRecord
+from shears.records import (
+    ArtifactRecord,
+    ChampionComparisonRecord,
+    GateRecord,
+    MicroRecord,
+    SparsityRecord,
+    TrimRecord,
+)
 from shears.task import drop, metric_info
 
 
@@ -215,3 +222,15 @@ def champion_gates(c: ChampionComparisonRecord, cfg: GateConfig, deployable: Art
                   f"{c.challenger_only}/{c.champion_only} discordant{auc}) vs maximum {thr:.2f} pp [{rule}]", ref)
         )
     return out
+
+
+def trim_gate(trim: TrimRecord) -> GateRecord:
+    """convert.trim changed no output: every test row's outputs identical before and after, in LiteRT and (when
+    it runs the deployable) TFLite Micro. Never expected to fail: the trim is checked on a sample before it is
+    kept; this is the proof on the whole test split."""
+    micro = {None: "TFLite Micro not run", True: "TFLite Micro identical", False: "TFLite Micro DIFFERS"}
+    ok = trim.litert_identical and trim.micro_identical is not False
+    what = (f"trimmed deployable {trim.gzip_after:,} B gz (structure {trim.structure_after:,} B) vs "
+            f"{trim.gzip_before:,} B ({trim.structure_before:,} B) untrimmed; outputs on {trim.rows:,} test rows: "
+            f"LiteRT {'identical' if trim.litert_identical else 'DIFFER'}, {micro[trim.micro_identical]}")
+    return _gate("trim_identical", 0, 0 if ok else 1, ok, what, "the untrimmed deployable")

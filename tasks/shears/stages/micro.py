@@ -179,3 +179,13 @@ def arena_allocates(model: bytes, arena: int) -> bool:
         path = Path(tmp) / "model.tflite"
         path.write_bytes(model)
         return _child(["probe", str(path), str(arena)], PROBE_TIMEOUT_S)[0]
+
+
+def micro_outputs(model: bytes, x: np.ndarray, arena: int) -> np.ndarray | None:
+    """TFLite Micro's outputs for every row of `x` with a given arena (no bisection); None when it cannot run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, rows, out = Path(tmp) / "model.tflite", Path(tmp) / "rows.npy", Path(tmp) / "out.npy"
+        path.write_bytes(model)
+        np.save(rows, np.ascontiguousarray(x), allow_pickle=False)
+        ok, _, _ = _child(["run", str(path), str(arena), str(rows), str(out)], RUN_TIMEOUT_S)
+        return np.load(out, allow_pickle=False) if ok else None

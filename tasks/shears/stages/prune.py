@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from shears.config import PruneConfig
 from shears.errors import ConfigError, not_prunable
 from shears.keras.prunable import prunable_weights
 from shears.keras.tfcompat import keras, set_seed, tfmot
-from shears.keras.training import compile_for_task, history_dict, keras_score
+from shears.keras.training import Distill, compile_for_task, fit_targets, history_dict, keras_score, model_outputs
 from shears.stages.data import Splits
 from shears.stages.schedule import Schedule, derive_schedule
 
@@ -72,12 +74,14 @@ def default_targets(model: keras.Model, cfg: PruneConfig) -> dict[str, float]:
 def prune_finetune(
     model: keras.Model, data: Splits, cfg: PruneConfig, log_dir: str | None = None, *,
     sparsity: dict[str, float] | None = None, epochs: int | None = None,
+    distill: Distill | None = None, teacher: np.ndarray | None = None,
 ) -> PruneResult:
     """Wrap the chosen layers of a *clone* of `model`, each with its own target sparsity, and fine-tune it.
 
     `sparsity` maps layer -> final sparsity (default: the config's single recipe); every layer follows the
     same derived steps (begin/end/frequency), so a mask update lands on end_step for each of them.
-    Accuracy is measured on the validation split.
+    Accuracy is measured on the validation split. With `distill`, the fine-tune also learns `teacher` (the
+    baseline's outputs on the training rows; computed from `model` when not given).
     """
     epochs = epochs or cfg.epochs
     targets = sparsity if sparsity is not None else default_targets(model, cfg)
@@ -107,13 +111,15 @@ def prune_finetune(
 
     # clone_function reuses `base`'s layer objects (our private clone), so trained weights carry over
     pruned = keras.models.clone_model(base, clone_function=wrap)
-    compile_for_task(pruned, cfg.learning_rate, data.task)
+    if distill is not None and teacher is None:
+        teacher = model_outputs(model, data.x_train)
+    compile_for_task(pruned, cfg.learning_rate, data.task, distill)
     callbacks: list[keras.callbacks.Callback] = [tfmot.sparsity.keras.UpdatePruningStep()]
     if log_dir is not None and _has_tensorboard():
         callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=log_dir))
     hist = pruned.fit(
-        data.x_train, data.y_train, epochs=epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
-        callbacks=callbacks,
+        data.x_train, fit_targets(data.y_train, teacher if distill else None), epochs=epochs,
+        batch_size=cfg.batch_size, shuffle=True, verbose=0, callbacks=callbacks,
     )
     return PruneResult(pruned, schedule, list(targets), keras_score(pruned, data.x_val, data.y_val, data.task),
                        history_dict(hist), dict(targets), data.task.primary)

@@ -21,9 +21,10 @@ from typing import Any
 from shears.config import GateConfig, PipelineConfig, SearchConfig
 from shears.errors import ConfigError
 from shears.records import ModelSupportRecord, Recipe, SensitivityRecord, TrialRecord
+from shears.stages.bounds import Bounded
 
 # the search parameters (Optuna distributions are built from the config's space and the sensitivity table)
-P_LEVEL, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT = "level", "epochs", "clusters", "qat", "variant"
+P_LEVEL, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT, P_DISTILL = "level", "epochs", "clusters", "qat", "variant", "distill"
 
 
 def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[str, float]:
@@ -117,7 +118,13 @@ def recipe_from_config(cfg: PipelineConfig, prunable: dict[str, int], default_sp
     return Recipe(sparsity=sparsity, prune_epochs=cfg.prune.epochs, clusters=clusters,
                   cluster_epochs=r.cluster_epochs, cluster_learning_rate=r.cluster_learning_rate, qat=r.qat,
                   qat_epochs=r.qat_epochs, qat_learning_rate=r.qat_learning_rate, variant=variant,
-                  fixed_batch=cfg.convert.fixed_batch or bool(support and support.fixed_batch))
+                  fixed_batch=cfg.convert.fixed_batch or bool(support and support.fixed_batch),
+                  **_distill(cfg, r.distill))
+
+
+def _distill(cfg: PipelineConfig, on: bool) -> dict[str, Any]:
+    r = cfg.recipe
+    return {"distill": on, "distill_temperature": r.distill_temperature, "distill_alpha": r.distill_alpha}
 
 
 def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, table: Sequence[tuple[float, dict[str, float]]],
@@ -140,7 +147,7 @@ def recipe_from_params(params: dict[str, Any], cfg: PipelineConfig, table: Seque
                   qat_learning_rate=cfg.recipe.qat_learning_rate,
                   variant="int8" if qat else params[P_VARIANT],
                   fixed_batch=cfg.convert.fixed_batch or bool(support and support.fixed_batch),
-                  tolerated_drop_pp=threshold)
+                  tolerated_drop_pp=threshold, **_distill(cfg, bool(params.get(P_DISTILL, False))))
 
 
 def _distributions(space: Any, n_levels: int) -> dict[str, Any]:
@@ -152,6 +159,7 @@ def _distributions(space: Any, n_levels: int) -> dict[str, Any]:
         P_CLUSTERS: CategoricalDistribution(list(space.clusters)),
         P_QAT: CategoricalDistribution(list(space.qat)),
         P_VARIANT: CategoricalDistribution(list(space.variants)),
+        P_DISTILL: CategoricalDistribution(list(space.distill)),
     }
 
 
@@ -161,7 +169,7 @@ def seed_params(search: SearchConfig, n: int, thresholds: Sequence[float]) -> li
     threshold allocates), alternating the two smallest cluster counts."""
     space = search.space
     lo, hi = space.tolerated_drop_pp
-    fractions = [0.6, 0.85, 0.4, 0.95, 0.75, 0.5, 0.3, 0.9]
+    fractions = [0.4, 0.6, 0.85, 0.95, 0.75, 0.5, 0.3, 0.9]
     ks = sorted((k for k in space.clusters if k), reverse=True)[-2:] or [0]
     out = []
     for i in range(n):
@@ -173,6 +181,7 @@ def seed_params(search: SearchConfig, n: int, thresholds: Sequence[float]) -> li
             P_CLUSTERS: ks[i % len(ks)] if ks != [0] else 0,
             P_QAT: True in space.qat,
             P_VARIANT: "int8" if "int8" in space.variants else space.variants[0],
+            P_DISTILL: True in space.distill,
         })
     return out
 
@@ -259,7 +268,7 @@ def _inside(params: dict[str, Any], cfg: PipelineConfig, n_levels: int) -> bool:
     space = cfg.search.space
     return (0 <= int(params[P_LEVEL]) < max(n_levels, 1) and params[P_EPOCHS] in space.epochs
             and params[P_CLUSTERS] in space.clusters and params[P_QAT] in space.qat
-            and params[P_VARIANT] in space.variants)
+            and params[P_VARIANT] in space.variants and params.get(P_DISTILL, False) in space.distill)
 
 
 @dataclass(frozen=True)
@@ -272,10 +281,11 @@ class Reference:
     metric: str = "accuracy"
 
 
-def constraints(score: float, gzip_bytes: int, gates: GateConfig, ref: Reference, margin_pp: float,
-                checks_passed: bool, output_problem: str | None = None) -> tuple[list[float], list[str]]:
+def constraints(measured: Bounded, gzip_bytes: int, gates: GateConfig, ref: Reference, checks_passed: bool,
+                output_problem: str | None = None) -> tuple[list[float], list[str]]:
     """The gates as constraints (<= 0 each when satisfied; the metric in its unit (pp or %), sizes in % of the
-    limit), and why not. `margin_pp`: how far inside its gates a trial must be, in the metric's unit."""
+    limit), and why not. Each metric gate is judged by the metric's bound at the run's confidence, not its point
+    estimate (`measured`, shears.stages.bounds): the trial must clear it at its plausible worst."""
     c: list[float] = []
     why: list[str] = []
 
@@ -285,9 +295,9 @@ def constraints(score: float, gzip_bytes: int, gates: GateConfig, ref: Reference
             why.append(reason)
 
     if ref.metric == "accuracy":
-        _accuracy_constraints(score, gates, ref, margin_pp, add)
+        _accuracy_constraints(measured, gates, ref, add)
     else:
-        _metric_constraints(score, gates, ref, margin_pp, add)
+        _metric_constraints(measured, gates, ref, add)
     if gates.max_gzip_bytes is not None:
         add((gzip_bytes - gates.max_gzip_bytes) / gates.max_gzip_bytes * 100,
             f"{gzip_bytes} B > max_gzip_bytes {gates.max_gzip_bytes}")
@@ -301,42 +311,51 @@ def constraints(score: float, gzip_bytes: int, gates: GateConfig, ref: Reference
     return c, why
 
 
-def _metric_constraints(score: float, gates: GateConfig, ref: Reference, margin: float, add: Any) -> None:
+def _at(m: Bounded) -> str:
+    return f"at {m.confidence:.0%} confidence on {m.rows:,} rows"
+
+
+def _metric_constraints(m: Bounded, gates: GateConfig, ref: Reference, add: Any) -> None:
     """Any metric with its direction (MSE, MAE, AUC, ...): the bounds, the change from the baseline, the skill."""
     from shears.task import drop, metric_info
 
     info = metric_info(ref.metric)
     name = info.label
+    worst = m.bound  # the metric at its plausible worst: an upper bound of an error, a lower bound of a score
     if gates.metric_min is not None:
-        add(gates.metric_min - score, f"{name} {score:.4g} < metric_min {gates.metric_min:g}")
+        low = worst if info.direction == "higher" else m.score
+        add(gates.metric_min - low, f"{name} {low:.4g} < metric_min {gates.metric_min:g} ({_at(m)})")
     if gates.metric_max is not None:
-        add(score - gates.metric_max, f"{name} {score:.4g} > metric_max {gates.metric_max:g}")
-    worse = drop(ref.metric, ref.score, score)
+        high = worst if info.direction == "lower" else m.score
+        add(high - gates.metric_max, f"{name} {high:.4g} > metric_max {gates.metric_max:g} ({_at(m)})")
+    worse = m.worse_bound if m.worse_bound is not None else drop(ref.metric, ref.score, m.score)
     if gates.max_change_pct is not None and info.unit == "%":
-        add(worse - (gates.max_change_pct - margin),
-            f"{name} {score:.4g} vs baseline {ref.score:.4g} = {worse:+.2f} % > +{gates.max_change_pct - margin:.2f} %")
+        add(worse - gates.max_change_pct,
+            f"{name} up to {worse:+.2f} % vs baseline {ref.score:.4g} > +{gates.max_change_pct:.2f} % ({_at(m)})")
     if gates.max_change is not None:
-        absolute = score - ref.score if info.direction == "lower" else ref.score - score
-        add(absolute - gates.max_change, f"{name} worse by {absolute:.4g} > max_change {gates.max_change:g}")
+        absolute = worse / 100 * abs(ref.score) if info.unit == "%" else worse / 100
+        add(absolute - gates.max_change, f"{name} worse by up to {absolute:.4g} > max_change {gates.max_change:g} "
+                                         f"({_at(m)})")
     if gates.min_skill_margin_pct is not None and info.unit == "%":
-        skill = -drop(ref.metric, ref.no_skill, score)  # % better than the constant answer
+        skill = -drop(ref.metric, ref.no_skill, worst)  # % better than the constant answer, at worst
         add(gates.min_skill_margin_pct - skill if skill > 0 else max(gates.min_skill_margin_pct - skill, 1e-6),
-            f"only {skill:+.2f} % better than the constant answer's {name} {ref.no_skill:.4g}")
+            f"only {skill:+.2f} % better than the constant answer's {name} {ref.no_skill:.4g} ({_at(m)})")
 
 
-def _accuracy_constraints(accuracy: float, gates: GateConfig, ref: Reference, margin_pp: float, add: Any) -> None:
+def _accuracy_constraints(m: Bounded, gates: GateConfig, ref: Reference, add: Any) -> None:
     if gates.min_accuracy is not None:
-        floor = gates.min_accuracy * 100 + margin_pp
-        add(floor - accuracy * 100, f"accuracy {accuracy:.4f} < {floor / 100:.4f} (min_accuracy + margin)")
+        add((gates.min_accuracy - m.bound) * 100,
+            f"accuracy {m.score:.4f}, at least {m.bound:.4f} ({_at(m)}) < min_accuracy {gates.min_accuracy:.4f}")
     if gates.max_accuracy_drop_pp is not None:
-        drop = (ref.score - accuracy) * 100
-        add(drop - (gates.max_accuracy_drop_pp - margin_pp),
-            f"drop {drop:.2f} pp from baseline {ref.score:.4f} > {gates.max_accuracy_drop_pp - margin_pp:.2f} pp")
+        worse = m.worse_bound if m.worse_bound is not None else (ref.score - m.score) * 100
+        add(worse - gates.max_accuracy_drop_pp,
+            f"drop up to {worse:.2f} pp from baseline {ref.score:.4f} ({_at(m)}, paired) > "
+            f"{gates.max_accuracy_drop_pp:.2f} pp")
     if gates.min_skill_margin_pp is not None:
-        skill = (accuracy - ref.no_skill) * 100
+        skill = (m.bound - ref.no_skill) * 100
         # strictly above the majority class, as the gate: a margin of 0 still fails a constant model
         add(gates.min_skill_margin_pp - skill if skill > 0 else max(gates.min_skill_margin_pp - skill, 1e-6),
-            f"only {skill:+.2f} pp over the majority class")
+            f"only {skill:+.2f} pp over the majority class ({_at(m)})")
 
 
 def _best_first(metric: str, score: float | None) -> float:
@@ -362,6 +381,11 @@ def pareto_frontier(trials: Sequence[TrialRecord], metric: str = "accuracy") -> 
                                                            t.number))]
 
 
+def by_size(trials: Sequence[TrialRecord], metric: str = "accuracy") -> list[TrialRecord]:
+    """Smallest first (ties: the better metric, then earlier): the order the search prefers trials in."""
+    return sorted(trials, key=lambda t: (t.gzip_bytes or 0, _best_first(metric, t.score), t.number))
+
+
 def select(trials: Sequence[TrialRecord], metric: str = "accuracy") -> tuple[TrialRecord, bool]:
     """The smallest feasible trial (ties: the better metric, then earlier); with none feasible, the closest one:
     fewest violated constraints, then the smallest worst violation."""
@@ -370,7 +394,7 @@ def select(trials: Sequence[TrialRecord], metric: str = "accuracy") -> tuple[Tri
         raise ValueError("no trial completed")
     feasible = [t for t in done if t.feasible]
     if feasible:
-        return min(feasible, key=lambda t: (t.gzip_bytes or 0, _best_first(metric, t.score), t.number)), True
+        return by_size(feasible, metric)[0], True
 
     def closeness(t: TrialRecord) -> tuple[int, float, int]:
         bad = [v for v in t.constraints if v > 0]

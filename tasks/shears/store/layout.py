@@ -43,6 +43,10 @@ MANIFEST = "manifest.json"
 SEARCH_SPLITS = "data/search.npz"  # train + validation: all the search (and every step before evaluate) reads
 TEST_SPLIT = "data/test.npz"  # read once, by evaluate
 SEARCH_DIR = "search"  # staged trial models and records (search.json is what gets published)
+UNTRIMMED_DEPLOYABLE = f"{SEARCH_DIR}/deployable.untrimmed.tflite"  # staging only: evaluate proves trim changed nothing
+# staging only: the baseline's outputs on the validation split and the selection slice (the trials' bounds are
+# paired with it, row by row)
+BASELINE_OUTPUTS = f"{SEARCH_DIR}/baseline_outputs.npz"
 BASELINE_MODEL = "models/baseline.h5"
 PRUNED_MODEL = "models/pruned_unstripped.h5"
 # the same, as a .keras zip, for a model whose pruning wrappers HDF5 cannot hold (an RNN's two masks share a name)

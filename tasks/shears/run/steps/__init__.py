@@ -68,8 +68,8 @@ class Step:
 _P = "shears.run.steps"
 TRIAL_PLAN = L.trial_file_pattern("plan.json")
 TRIAL_RESULT = L.trial_file_pattern("result.json")
-TRIAL_FILES = tuple(L.trial_file_pattern(n) for n in ("model.tflite", "stripped.h5", "prune_key.txt",
-                                                       "sparsity.json"))
+TRIAL_FILES = tuple(L.trial_file_pattern(n) for n in ("model.tflite", "untrimmed.tflite", "stripped.h5",
+                                                       "prune_key.txt", "sparsity.json"))
 PRUNED = L.pruned_cache("*")
 SPLITS = (L.SEARCH_SPLITS, L.VALIDATION)  # the arrays, and the task validate recorded with them
 
@@ -82,7 +82,7 @@ def _search_round(r: int) -> tuple[Step, Step]:
                    light_when_empty=True, reads=(L.BASELINE_REC, *before, L.timing("plan_sensitivity")),
                    writes=((L.SENSITIVITY,) if r == 1 else ()) + (TRIAL_PLAN,))
     trials = Step(f"trials_{r}", f"{_P}.trial:step_trial", tensorflow=True, retry_io=True, expands=f"propose_{r}",
-                  reads=(TRIAL_PLAN, L.BASELINE_REC, *SPLITS, L.BASELINE_MODEL, PRUNED),
+                  reads=(TRIAL_PLAN, L.BASELINE_REC, *SPLITS, L.BASELINE_MODEL, L.BASELINE_OUTPUTS, PRUNED),
                   writes=(PRUNED, *TRIAL_FILES, TRIAL_RESULT))
     return propose, trials
 
@@ -91,20 +91,21 @@ STEPS: tuple[Step, ...] = (
     Step("validate", f"{_P}.data:step_validate", tensorflow=False, retry_io=False,
          writes=(L.CONFIG, L.VALIDATION, L.LABELS, L.SEARCH_SPLITS, L.TEST_SPLIT)),
     Step("baseline", f"{_P}.baseline:step_baseline", tensorflow=True, retry_io=True, reads=SPLITS,
-         writes=(L.BASELINE_MODEL, L.BASELINE_REC, L.KERAS3_ARCHITECTURE)),
+         writes=(L.BASELINE_MODEL, L.BASELINE_REC, L.KERAS3_ARCHITECTURE, L.BASELINE_OUTPUTS)),
     Step("plan_sensitivity", f"{_P}.search:step_plan_sensitivity", tensorflow=False, retry_io=True,
          reads=(L.BASELINE_REC,)),
     Step("sensitivity", f"{_P}.search:step_sensitivity", tensorflow=True, retry_io=True, expands="plan_sensitivity",
          reads=(L.BASELINE_REC, L.BASELINE_MODEL, *SPLITS), writes=(L.sensitivity_part("*"),)),
     *(s for r in range(1, SEARCH_ROUNDS + 1) for s in _search_round(r)),
     Step("select", f"{_P}.select:step_select", tensorflow=True, retry_io=True, light_when_empty=True,
-         reads=(TRIAL_PLAN, TRIAL_RESULT, *TRIAL_FILES, PRUNED, L.BASELINE_REC, L.KERAS3_ARCHITECTURE,
+         reads=(TRIAL_PLAN, TRIAL_RESULT, *TRIAL_FILES, PRUNED, L.BASELINE_REC, L.BASELINE_OUTPUTS,
+                L.KERAS3_ARCHITECTURE,
                 L.STRIPPED_MODEL, *SPLITS, f"{L.TIMINGS_DIR}/*.json"),
          writes=(*L.PRUNED_MODELS, L.STRIPPED_MODEL, L.tflite_model("*"), L.SPARSITY, L.PRUNE_REC,
-                 f"{L.TENSORBOARD}/*", L.STRIPPED_KERAS3, L.saved_model_file("*"), L.SEARCH)),
+                 f"{L.TENSORBOARD}/*", L.STRIPPED_KERAS3, L.saved_model_file("*"), L.SEARCH, L.UNTRIMMED_DEPLOYABLE)),
     Step("evaluate", f"{_P}.evaluate:step_evaluate", tensorflow=True, retry_io=True,
          reads=(*SPLITS, L.TEST_SPLIT, L.PRUNE_REC, L.BASELINE_MODEL, *L.PRUNED_MODELS, L.STRIPPED_MODEL,
-                L.STRIPPED_KERAS3, L.saved_model_file("*"), L.tflite_model("*")),
+                L.STRIPPED_KERAS3, L.saved_model_file("*"), L.tflite_model("*"), L.UNTRIMMED_DEPLOYABLE),
          writes=(L.METRICS, L.LATENCY)),
     Step("gate", f"{_P}.gate:step_gate", tensorflow=False, retry_io=False,
          reads=(L.METRICS, L.SPARSITY, L.SEARCH, *SPLITS, L.TEST_SPLIT, L.VALIDATION, L.tflite_model("*")),

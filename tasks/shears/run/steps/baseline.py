@@ -51,6 +51,7 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
             result = train_baseline(data_splits, ctx.cfg.model)
         data = model_to_h5(result.model, include_optimizer=False)
         ctx.put(L.BASELINE_MODEL, data)
+        ctx.put(L.BASELINE_OUTPUTS, baseline_outputs(result.model, data_splits))
         cfg = ctx.cfg
         support = model_support(result.model, probe_qat=cfg.recipe.qat or (cfg.search.enabled and
                                                                            True in cfg.search.space.qat))
@@ -70,3 +71,20 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
             "kept": [f"layer '{p.layer}' ({p.class_name}) kept dense: {p.kept}" for p in support.layers if p.kept],
             "limits": [f"{what}: {why}" for what, why in (("batch of one", support.fixed_batch),
                                                          ("no int8", support.int8), ("no QAT", support.qat)) if why]}
+
+
+def baseline_outputs(model: Any, data: Any) -> bytes:
+    """The baseline's outputs on the validation split and the selection slice, as an NPZ: every trial's bounds
+    are paired with them row by row (the same rows, so only disagreements count)."""
+    import io
+
+    import numpy as np
+
+    from shears.keras.training import model_outputs
+
+    arrays = {"val": model_outputs(model, data.x_val)}
+    if data.x_sel is not None:
+        arrays["sel"] = model_outputs(model, data.x_sel)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()

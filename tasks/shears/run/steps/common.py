@@ -75,3 +75,16 @@ def trials(ctx: RunContext) -> list[TrialRecord]:
         out.append(results.get(number) or plans[number].model_copy(
             update={"state": "failed", "error": "the trial did not finish (its task failed or was killed)"}))
     return out
+
+
+def baseline_outputs(ctx: RunContext, split: str) -> Any:
+    """The baseline's outputs on the validation split ("val") or the selection slice ("sel"), as the baseline
+    step saved them; None for a run staged before they were (its bounds are then not paired)."""
+    import io
+
+    import numpy as np
+
+    if not ctx.has(L.BASELINE_OUTPUTS):
+        return None
+    with np.load(io.BytesIO(ctx.get(L.BASELINE_OUTPUTS)), allow_pickle=False) as z:
+        return z[split] if split in z.files else None

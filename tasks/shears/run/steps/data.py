@@ -70,12 +70,16 @@ def step_validate(ctx: RunContext) -> dict[str, Any]:
             raw, report = _with_channel_axis(raw, report, info)
             try:
                 classes = num_classes_of(raw, ctx.cfg.validation.num_classes) if task.classification else 0
+                selection = cfg.search.selection_fraction if cfg.search.enabled else 0.0
                 splits = split(raw, ctx.cfg.data.test_fraction, ctx.cfg.data.split_seed, classes,
-                               ctx.cfg.data.validation_fraction, task=task)
+                               ctx.cfg.data.validation_fraction, task=task, selection_fraction=selection,
+                               min_selection_rows=cfg.search.min_selection_rows)
             except ValueError as exc:
                 raise DataError(f"cannot split data: {exc}") from None
-            report = report.model_copy(update={"split_rows": {
-                "train": len(splits.x_train), "validation": len(splits.x_val), "test": len(splits.test()[0])}})
+            rows = {"train": len(splits.x_train), "validation": len(splits.x_val), "test": len(splits.test()[0])}
+            if splits.x_sel is not None:
+                rows["selection"] = len(splits.x_sel)
+            report = report.model_copy(update={"split_rows": rows})
         finally:  # once, with what is final even when the model file is refused or the data cannot split
             key = ctx.put_record(report)
         if raw.class_names is not None:  # class id i is line i; published beside the models

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shears.records import ArtifactRecord, LatencyRecord, MetricsRecord, MicroRecord, PruneRecord
+from shears.records import ArtifactRecord, LatencyRecord, MetricsRecord, MicroRecord, PruneRecord, TrimRecord
 from shears.run.steps.common import splits, timed
 from shears.store import layout as L
 
@@ -82,29 +82,57 @@ def step_evaluate(ctx: RunContext) -> dict[str, Any]:
             rows.append(row.model_copy(update={"structure_gzip_bytes": structure_gzip_bytes(data)}))
             latency[f"tflite_{variant}"] = round(tflite_latency_ms(data, x_test[0], runs), 4)
         micro = None
+        micro_out = None
         convert = ctx.cfg.convert
         if convert.micro if convert.micro is not None else deployable == "int8":
             dep = next(r for r in rows if r.name == f"tflite_{deployable}")
-            micro = _on_micro(ctx.get(dep.file), dep, deployed_outputs, x_test, y_test, task,
-                              convert.micro_max_arena_bytes)
+            micro, micro_out = _on_micro(ctx.get(dep.file), dep, deployed_outputs, x_test, y_test, task,
+                                         convert.micro_max_arena_bytes)
             if micro.runs:
                 rows.append(dep.model_copy(update={
                     "name": f"tflm_{deployable}", "runtime": MICRO, "metrics": micro.metrics,
                     "accuracy": micro.metrics.get("accuracy"), "arena_bytes": micro.arena_bytes,
                     "note": f"the deployable on TFLite Micro: tensor arena {micro.arena_bytes:,} B (the smallest that "
                             "allocates)"}))
+        trim = None
+        if ctx.has(L.UNTRIMMED_DEPLOYABLE):
+            trim = _trim_record(ctx.get(L.UNTRIMMED_DEPLOYABLE), ctx.get(L.tflite_model(deployable)), deployed_outputs,
+                                micro_out, x_test, convert.micro_max_arena_bytes)
         no_skill = task.no_skill(data_splits.y_train, y_test)
         metrics = MetricsRecord(deployable=f"tflite_{deployable}", artifacts=rows, task=task.kind, no_skill=no_skill,
-                                deployable_outputs=pairs, micro=micro,
+                                deployable_outputs=pairs, micro=micro, trim=trim,
                                 test_majority_rate=no_skill.get("accuracy") if task.classification else None)
         ctx.put_record(metrics)
         ctx.put_record(LatencyRecord(unit="ms", batch=1, median_of=runs, latency=latency))
     return {"metrics": ctx.layout.staging(L.METRICS), "deployable": metrics.deployable}
 
 
+def _trim_record(untrimmed: bytes, trimmed: bytes, trimmed_outputs: Any, micro_out: Any, x_test: Any,
+                 max_arena: int) -> TrimRecord:
+    """The deployable before and after trim, and whether every test output is identical in both runtimes
+    (TFLite Micro: when it runs the deployable; the untrimmed file at the largest arena, which changes no
+    output)."""
+    import numpy as np
+
+    from shears.stages.inspect import structure_gzip_bytes
+    from shears.stages.measure import gzip_size, tflite_outputs
+    from shears.stages.micro import micro_outputs
+
+    litert = np.array_equal(tflite_outputs(untrimmed, x_test), trimmed_outputs)
+    micro_same = None
+    if micro_out is not None:
+        before = micro_outputs(untrimmed, x_test, max_arena)
+        micro_same = before is not None and np.array_equal(before, micro_out)
+    return TrimRecord(raw_before=len(untrimmed), raw_after=len(trimmed), gzip_before=gzip_size(untrimmed),
+                      gzip_after=gzip_size(trimmed), structure_before=structure_gzip_bytes(untrimmed),
+                      structure_after=structure_gzip_bytes(trimmed), rows=len(x_test), litert_identical=litert,
+                      micro_identical=micro_same)
+
+
 def _on_micro(model: bytes, row: ArtifactRecord, litert_outputs: Any, x_test: Any, y_test: Any, task: Any,
-              max_arena: int) -> MicroRecord:
-    """The deployable on TFLite Micro (shears.stages.micro): ops, smallest arena, metrics against LiteRT's."""
+              max_arena: int) -> tuple[MicroRecord, Any]:
+    """The deployable on TFLite Micro (shears.stages.micro): ops, smallest arena, metrics against LiteRT's; and
+    its outputs on the test rows."""
     import numpy as np
 
     from shears.stages.micro import MIN_ARENA, package_version, run_on_micro
@@ -114,7 +142,7 @@ def _on_micro(model: bytes, row: ArtifactRecord, litert_outputs: Any, x_test: An
                        missing_ops=run.missing_ops, arena_bytes=run.arena_bytes, arena_searched=(MIN_ARENA, max_arena),
                        probes=run.probes, rows=len(x_test), primary=task.primary, litert_metrics=dict(row.metrics))
     if not run.runs or run.outputs is None:
-        return base
+        return base, None
     ours = np.asarray(litert_outputs, dtype=np.float32).reshape(len(x_test), -1)
     theirs = np.asarray(run.outputs, dtype=np.float32).reshape(len(x_test), -1)
     scores = {k: round(v, 6) for k, v in task.metrics(theirs, y_test).items()}
@@ -124,4 +152,4 @@ def _on_micro(model: bytes, row: ArtifactRecord, litert_outputs: Any, x_test: An
     return base.model_copy(update={
         "metrics": scores,
         "max_output_difference": round(float(np.max(np.abs(ours - theirs))), 6) if ours.size else 0.0,
-        "agrees": a is not None and b is not None and abs(a - b) <= tolerance + 1e-12})
+        "agrees": a is not None and b is not None and abs(a - b) <= tolerance + 1e-12}), run.outputs

@@ -31,7 +31,7 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
     from shears.policy import apply_policy, floors_record
     from shears.release.champion import read_champion, read_champion_manifest
     from shears.run.champion import compare_with_champion
-    from shears.stages.gates import evaluate_gates, failed_summary
+    from shears.stages.gates import evaluate_gates, failed_summary, trim_gate
 
     with timed(ctx, "gate"):
         metrics = ctx.get_record(MetricsRecord)
@@ -50,6 +50,8 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
         results = evaluate_gates(metrics.baseline, metrics.deployable_artifact, gates, sparsity, comparison,
                                  majority_rate=metrics.test_majority_rate, no_skill=metrics.no_skill,
                                  micro=metrics.micro)
+        if metrics.trim is not None:
+            results.append(trim_gate(metrics.trim))
         if ctx.has(L.SEARCH):
             search = ctx.get_record(SearchRecord)
             # with the search on, the winner met every gate on validation, its .tflite checks included; with
@@ -70,14 +72,23 @@ def step_gate(ctx: RunContext) -> dict[str, Any]:
 
 
 def search_gate(search: SearchRecord) -> GateRecord:
-    """The search as a gate: the published trial must have met every gate on the validation split."""
+    """The search as a gate: the published trial must have met every gate on the validation split (at the
+    search's confidence) and, with a second look, still on the selection slice."""
     won = next(t for t in search.trials if t.number == search.winner)
     feasible = sum(1 for t in search.trials if t.feasible)
+    at = f" at {search.confidence:.0%} confidence" if search.confidence is not None else ""
+    held = (f"; it held on the {search.selection_rows:,}-row selection slice (second look at trials "
+            f"{', '.join(map(str, search.second_look))})" if won.selection_feasible else "")
     if search.winner_feasible:
-        reason = (f"trial {won.number} ({won.recipe.describe()}) met every gate on the validation split "
-                  f"({feasible} of {len(search.trials)} trials did): ok")
+        reason = (f"trial {won.number} ({won.recipe.describe()}) met every gate on the validation split{at} "
+                  f"({feasible} of {len(search.trials)} trials did){held}: ok")
+    elif won.selection_feasible is False:
+        reason = (f"{feasible} trial(s) met the gates on the validation split{at}, but none of the "
+                  f"{len(search.second_look)} smallest held on the {search.selection_rows or 0:,}-row selection "
+                  f"slice; the smallest, trial {won.number} ({won.recipe.describe()}): "
+                  f"{'; '.join(won.selection_violations)}: FAILED")
     else:
-        reason = (f"no trial met the gates on the validation split; closest: trial {won.number} "
+        reason = (f"no trial met the gates on the validation split{at}; closest: trial {won.number} "
                   f"({won.recipe.describe()}): {'; '.join(won.violations) or won.error}: FAILED")
     return GateRecord(name="search", threshold=1, observed=feasible, passed=search.winner_feasible, reason=reason,
                       compared_to="validation split")

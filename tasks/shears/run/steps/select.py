@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from shears.records import BaselineRecord, PruneRecord, SearchRecord, TimingRecord, TrialRecord
-from shears.run.steps.common import splits, timed, trials
+from shears.run.steps.common import baseline_outputs, splits, timed, trials
 from shears.store import layout as L
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
             winner, feasible = select(done, baseline.metric)
         except ValueError:
             raise GateFailure(f"no trial completed: {why_no_trial(ctx, baseline, done)}") from None
+        done, winner, feasible = _second_look(ctx, done, winner, feasible)
         _adopt(ctx, winner)
         if baseline.origin.startswith("Keras 3") and baseline.pretrained:
             _give_back_keras3(ctx, baseline.pretrained)
@@ -37,6 +38,45 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
         ctx.put_record(_search_record(ctx, baseline, done, winner, feasible))
     return {"winner": winner.number, "feasible": feasible, "trials": len(done), "gzip_bytes": winner.gzip_bytes,
             "score": winner.score, "metric": baseline.metric, "recipe": winner.recipe.describe()}
+
+
+def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
+                 feasible: bool) -> tuple[list[TrialRecord], TrialRecord, bool]:
+    """The few smallest feasible trials, scored again on the selection slice no trial saw (and the baseline on
+    it too): the winner is the smallest that still clears every gate's bound there. Without a slice (search
+    off, selection_fraction 0) or a feasible trial, the validation split's verdict stands."""
+    from shears.stages.bounds import bound_metric
+    from shears.stages.measure import tflite_outputs
+    from shears.stages.search import Reference, by_size, constraints
+
+    search = ctx.cfg.search
+    data = splits(ctx)
+    if not search.enabled or not feasible or data.x_sel is None or data.y_sel is None:
+        return done, winner, feasible
+    task = data.task
+    base_sel = baseline_outputs(ctx, "sel")
+    baseline = ctx.get_record(BaselineRecord)
+    base_score = task.metrics(base_sel, data.y_sel)[task.primary] if base_sel is not None else baseline.score
+    no_skill = task.no_skill(data.y_train, data.y_sel).get(task.primary, 0.0)
+    ref = Reference(base_score, baseline.gzip_bytes or 0, no_skill, task.primary)
+    rescored: dict[int, TrialRecord] = {}
+    chosen = None
+    for t in by_size([t for t in done if t.feasible], task.primary)[: search.second_look]:
+        deploy = ctx.get(L.trial_file(t.number, "model.tflite"))
+        m = bound_metric(task, tflite_outputs(deploy, data.x_sel), data.y_sel, search.confidence, base_sel)
+        _, why = constraints(m, t.gzip_bytes or 0, ctx.cfg.gates, ref, all(c.passed for c in t.checks),
+                             t.output_problem)
+        rescored[t.number] = t.model_copy(update={
+            "selection_score": round(m.score, 6), "selection_bound": m.bound, "selection_worse_bound": m.worse_bound,
+            "selection_feasible": not why, "selection_violations": why})
+        if not why:
+            chosen = rescored[t.number]
+            break
+    done = [rescored.get(t.number, t) for t in done]
+    if chosen is not None:
+        return done, chosen, True
+    first = rescored[min(rescored, key=lambda n: (rescored[n].gzip_bytes or 0, n))]
+    return done, first, False
 
 
 def why_no_trial(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord]) -> str:
@@ -62,6 +102,8 @@ def _adopt(ctx: RunContext, winner: TrialRecord) -> None:
             ctx.put(file, ctx.get(L.pruned_cache(f"{key}/{cached}")))
     ctx.put(L.STRIPPED_MODEL, ctx.get(L.trial_file(n, "stripped.h5")))
     ctx.put(L.tflite_model(winner.recipe.variant), ctx.get(L.trial_file(n, "model.tflite")))
+    if ctx.has(L.trial_file(n, "untrimmed.tflite")):  # for evaluate's proof that trimming changed no output
+        ctx.put(L.UNTRIMMED_DEPLOYABLE, ctx.get(L.trial_file(n, "untrimmed.tflite")))
     ctx.put(L.SPARSITY, ctx.get(L.trial_file(n, "sparsity.json")))
     prune = ctx.get_record(PruneRecord, L.pruned_cache(f"{key}/prune.json"))
     ctx.put_record(prune.model_copy(update={"recipe": winner.recipe, "trial": n}))
@@ -122,6 +164,9 @@ def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRe
         no_skill_score=data.task.no_skill(data.y_train, data.y_val).get(metric, 0.0), trials=done,
         winner=winner.number, winner_feasible=feasible, frontier=pareto_frontier(done, metric),
         seconds=_phase_seconds(ctx), fitted=fit_to_model(ctx.cfg, baseline.support)[1],
+        confidence=search.confidence if search.enabled else None,
+        selection_rows=len(data.x_sel) if data.x_sel is not None else None,
+        second_look=[t.number for t in done if t.selection_feasible is not None],
     )
 
 

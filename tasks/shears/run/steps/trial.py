@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shears.records import BaselineRecord, PruneRecord, Recipe, TrialRecord
-from shears.run.steps.common import splits, timed
+from shears.run.steps.common import baseline_outputs, splits, timed
 from shears.store import layout as L
 
 log = logging.getLogger("shears.run")
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 def prune_key(ctx: RunContext, recipe: Recipe) -> str:
     """Trials that prune the same way from the same baseline share one pruned model (content-addressed)."""
-    basis = {"baseline": hashlib.sha256(ctx.get(L.BASELINE_MODEL)).hexdigest(), "sparsity": recipe.sparsity,
-             "epochs": recipe.prune_epochs, "prune": ctx.cfg.prune.model_dump(mode="json")}
+    basis: dict[str, Any] = {"baseline": hashlib.sha256(ctx.get(L.BASELINE_MODEL)).hexdigest(),
+                             "sparsity": recipe.sparsity, "epochs": recipe.prune_epochs,
+                             "prune": ctx.cfg.prune.model_dump(mode="json")}
+    if recipe.distill:  # a distilled prune is another model (undistilled keys stay as they were)
+        basis["distill"] = [recipe.distill_temperature, recipe.distill_alpha]
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -82,10 +85,11 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
     """
     from shears.errors import ConfigError, InternalError, ShearsError, first_line
     from shears.keras.modelio import model_from_bytes, model_to_h5
+    from shears.stages.bounds import bound_metric
     from shears.stages.compress import compress
-    from shears.stages.convert import convert_variant, representative_samples
+    from shears.stages.convert import convert_variant, representative_samples, trim_verified
     from shears.stages.inspect import check_tflite, structure_gzip_bytes
-    from shears.stages.measure import gzip_size, tflite_output_levels, tflite_score
+    from shears.stages.measure import gzip_size, tflite_output_levels, tflite_outputs
     from shears.stages.search import Reference, constraints
 
     number = int(item["trial"])
@@ -106,26 +110,31 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
             regressor = not data.task.classification
             calibration = representative_samples(data.x_train, ctx.cfg.convert.representative_samples,
                                                  targets=data.y_train if regressor else None)
-            deploy = convert_variant(result.final, recipe.variant, calibration, fixed_batch=recipe.fixed_batch,
-                                     float_output=regressor,
-                                     compact=ctx.cfg.convert.compact)
+            untrimmed = convert_variant(result.final, recipe.variant, calibration, fixed_batch=recipe.fixed_batch,
+                                        float_output=regressor, compact=ctx.cfg.convert.compact)
+            deploy = trim_verified(untrimmed, calibration[:64]) if ctx.cfg.convert.trim else untrimmed
             checks = check_tflite(deploy, result.stripped, recipe, ctx.cfg.prune.sparsity_tolerance)
             task = data.task
-            score = tflite_score(deploy, data.x_val, data.y_val, task)
+            measured = bound_metric(task, tflite_outputs(deploy, data.x_val), data.y_val, ctx.cfg.search.confidence,
+                                    baseline_outputs(ctx, "val"))
+            score = measured.score
             gz = gzip_size(deploy)
             no_skill = task.no_skill(data.y_train, data.y_val).get(task.primary, 0.0)
             ref = Reference(baseline_rec.score, baseline_rec.gzip_bytes or 0, no_skill, task.primary)
             resolved = (output_resolution(task, *tflite_output_levels(deploy, data.x_val), len(data.x_val))
                         if regressor else None)
-            cons, why = constraints(score, gz, ctx.cfg.gates, ref, ctx.cfg.search.val_margin_pp,
-                                    all(c.passed for c in checks), resolved)
+            cons, why = constraints(measured, gz, ctx.cfg.gates, ref, all(c.passed for c in checks), resolved)
             ctx.put(L.trial_file(number, "model.tflite"), deploy)
+            ctx.put(L.trial_file(number, "untrimmed.tflite"), untrimmed)
             ctx.put(L.trial_file(number, "stripped.h5"), model_to_h5(result.stripped, include_optimizer=False))
             ctx.put(L.trial_file(number, "prune_key.txt"), key.encode())
             ctx.put_record(result.sparsity, L.trial_file(number, "sparsity.json"))
             record = plan.model_copy(update={
-                "state": "complete", "score": round(score, 6), "gzip_bytes": gz, "raw_bytes": len(deploy),
-                "structure_gzip_bytes": structure_gzip_bytes(deploy), "feasible": not why, "violations": why,
+                "state": "complete", "score": round(score, 6), "bound": measured.bound,
+                "worse_bound": measured.worse_bound, "gzip_bytes": gz, "raw_bytes": len(deploy),
+                "structure_gzip_bytes": structure_gzip_bytes(deploy), "untrimmed_gzip_bytes": gzip_size(untrimmed),
+                "untrimmed_structure_gzip_bytes": structure_gzip_bytes(untrimmed), "feasible": not why,
+                "violations": why,
                 "constraints": cons, "checks": checks, "output_problem": resolved,
                 "seconds": round(time.perf_counter() - t0, 3)})
         except ShearsError as exc:
