@@ -119,7 +119,7 @@ def main() -> int:
                        f"{total('sensitivity'):.0f}", f"{seconds.get('trials_wall', total('trial')):.0f}",
                        f"{t.get('select', 0):.0f}", f"{t.get('evaluate', 0):.0f}",
                        f"{search_wall:.0f}" if search else "-", f"{wall:.0f}")
-        if search:
+        if search is not None and search.enabled:
             summary.append((passed, dep.gzip_bytes, search_wall))
 
     if not args.no_tutorial:  # the seeds' recipe: bench/fashion_mnist.py's config, measured in this run

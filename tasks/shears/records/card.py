@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from shears.records.base import Record, RunId, RunStatus, Split, _Model
-from shears.records.evaluation import MachineInfo, MicroRecord
+from shears.records.evaluation import MachineInfo, MicroRecord, TrimRecord
 from shears.records.gates import GateRecord
 from shears.records.model import LayerSparsityRecord, Schedule
 from shears.records.release import DeployableRef
@@ -65,6 +65,7 @@ class CardPruning(_Model):
     layer_targets: dict[str, float] = Field(default_factory=dict)  # per pruned layer
     clusters: dict[str, int] = Field(default_factory=dict)  # weight clusters per layer (zero included); {} none
     qat: str | None = None  # tfmot's quantization-aware scheme (qat, pqat, cqat, pcqat); None: no QAT
+    distill: str | None = None  # "temperature 4, alpha 0.5": fine-tuned with the baseline as teacher; None: not
     trial: int | None = None  # the search trial that was published
     recipe: str | None = None  # the recipe in one line (Recipe.describe())
 
@@ -140,3 +141,4 @@ class ModelCardRecord(Record, schema="shears.model_card/v1", file="model_card.js
     machines: list[MachineInfo]
     signature: CardSignature
     micro: MicroRecord | None = None  # whether the deployable runs on TFLite Micro, with what arena (None: not run)
+    trim: TrimRecord | None = None  # the deployable before and after convert.trim (None: not trimmed)

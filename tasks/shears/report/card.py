@@ -103,6 +103,8 @@ def _pruning(r: RunRecords) -> CardPruning | None:
         layer_targets=targets,
         clusters=dict(recipe.clusters) if recipe else {},
         qat=recipe.qat_scheme if recipe else None,
+        distill=(f"temperature {recipe.distill_temperature:g}, alpha {recipe.distill_alpha:g}"
+                 if recipe and recipe.distill else None),
         trial=rec.trial if rec else None,
         recipe=recipe.describe() if recipe else None,
     )
@@ -184,6 +186,7 @@ def build_model_card(
         machines=list(machines),
         signature=signature,
         micro=r.metrics.micro if r.metrics else None,
+        trim=r.metrics.trim if r.metrics else None,
     )
 
 
@@ -316,6 +319,9 @@ def render_card_markdown(card: ModelCardRecord) -> str:
                       + ", ".join(f"{k} {v} clusters" for k, v in sorted(p.clusters.items()))]
         if p.qat:
             lines += [f"- **Quantization-aware training** (tfmot): {p.qat.upper()}"]
+        if p.distill:
+            lines += [f"- **Distillation**: every fine-tune learned from the baseline as teacher ({p.distill}; "
+                      "alpha weighs the labels)"]
         if p.layers:
             lines += ["", *_table(["layer", "weights", "zeros", "achieved sparsity", "target", "verdict"],
                                   [(x.layer, x.weights, x.zeros, f"{x.sparsity:.4f}",
@@ -325,6 +331,13 @@ def render_card_markdown(card: ModelCardRecord) -> str:
     if c is not None:
         lines += ["", f"- **Conversion** (TFLite): variants {', '.join(c.variants)}; deployable `{c.deployable}`"
                       f"{' (batch of one)' if c.fixed_batch else ''}; int8 calibration rows {c.representative_samples}"]
+        t = card.trim
+        if t is not None:
+            same = "identical" if t.litert_identical else "DIFFERENT"
+            micro_same = {None: "", True: " and TFLite Micro", False: "; TFLite Micro's DIFFER"}[t.micro_identical]
+            lines += [f"- **Trimmed** (`convert.trim`: no metadata, signatures, names or dynamic-batch shape ops): "
+                      f"{t.gzip_before:,} → {t.gzip_after:,} B gzipped, structure {t.structure_before:,} → "
+                      f"{t.structure_after:,} B; outputs on {t.rows:,} test rows {same} in LiteRT{micro_same}"]
     lines.append("")
 
     lines += ["## Artifacts", ""]
