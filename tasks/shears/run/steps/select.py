@@ -75,8 +75,7 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     done = [rescored.get(t.number, t) for t in done]
     if chosen is not None:
         return done, chosen, True
-    first = rescored[min(rescored, key=lambda n: (rescored[n].gzip_bytes or 0, n))]
-    return done, first, False
+    return done, next(iter(rescored.values())), False  # the smallest re-scored (none held): the closest
 
 
 def why_no_trial(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord]) -> str:
