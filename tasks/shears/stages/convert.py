@@ -69,21 +69,19 @@ def trim_verified(data: bytes, sample: np.ndarray) -> bytes:
     """The trimmed file (shears.keras.tflite.trim), kept only when LiteRT's outputs on `sample` are bit-identical
     to the original's (evaluate compares both again on the test split, in LiteRT and TFLite Micro)."""
     from shears.keras.tflite import trim
-    from shears.stages.measure import tflite_outputs
 
-    smaller = trim(data)
-    if len(smaller) >= len(data):
-        return data
-    if not np.array_equal(tflite_outputs(data, sample), tflite_outputs(smaller, sample)):
-        return data
-    return smaller
+    return _smaller_if_identical(data, trim(data), sample)
 
 
 def compact_verified(data: bytes, sample: np.ndarray) -> bytes:
     """Shorter tensor names, kept only when the outputs on `sample` are bit-identical to the original's."""
+    return _smaller_if_identical(data, compact(data), sample)
+
+
+def _smaller_if_identical(data: bytes, smaller: bytes, sample: np.ndarray) -> bytes:
+    """A rewrite of `data` is kept only when it is smaller and LiteRT gives bit-identical outputs on `sample`."""
     from shears.stages.measure import tflite_outputs
 
-    smaller = compact(data)
     if len(smaller) >= len(data):
         return data
     if not np.array_equal(tflite_outputs(data, sample), tflite_outputs(smaller, sample)):
