@@ -103,7 +103,8 @@ def main() -> int:
                       f"{base.gzip_bytes / dep.gzip_bytes:.1f}x", str(len(search.trials)) if search else "-",
                       str(won.number) if won else "-", recipe)
         micro, saved = metrics.micro, metrics.artifact("saved_model")
-        arena = f"{micro.arena_bytes:,}" if micro and micro.arena_bytes else f"no: {micro.reason if micro else '-'}"
+        arena = (f"{micro.arena_bytes:,}" if micro and micro.arena_bytes
+                 else f"no: {micro.reason}" if micro else "not run (convert.micro: int8 deployables only)")
         runtimes.add_row(name, f"{dep.score:.4f}", arena,
                          f"{micro.metrics.get('accuracy', 0):.4f}" if micro and micro.runs else "-",
                          f"{saved.raw_bytes:,}" if saved else "-", f"{saved.gzip_bytes:,}" if saved else "-",
