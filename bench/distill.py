@@ -3,7 +3,7 @@
 The same recipes with and without the baseline as teacher (every fine-tune: pruning, clustering, QAT), each on
 two seeds: the int8 deployable's accuracy on the validation split (the split every choice of the search is made
 on; the test split is not read here), its 90 % Wilson lower bound, and its gzipped bytes. Whether distillation
-becomes a default of the search is decided from this table. ~12 min on 2 cores.
+becomes a default of the search is decided from this table. ~5 min on 2 cores.
 Usage: .venv/bin/python bench/distill.py [--seeds 0 1] [--sparsity 0.94 0.96] [--temperature 4] [--alpha 0.5]
 """
 
