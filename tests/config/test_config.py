@@ -44,19 +44,10 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
     assert cfg.model.pretrained is None
 
 
-def test_missing_and_non_mapping_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
-        load_config(tmp_path / "missing.yaml")
-    p = tmp_path / "list.yaml"
-    p.write_text("- a\n- b\n")
-    with pytest.raises(ConfigError, match="mapping"):
-        load_config(p)
-
-
 def test_example_config_documents_the_defaults() -> None:
     from pathlib import Path as _P
 
-    example = load_config(_P(__file__).resolve().parents[1] / "configs" / "example.yaml")
+    example = load_config(_P(__file__).resolve().parents[2] / "configs" / "example.yaml")
     assert example == PipelineConfig()
 
 
@@ -66,19 +57,11 @@ def test_example_config_names_every_key() -> None:
 
     import yaml
 
-    raw = yaml.safe_load((_P(__file__).resolve().parents[1] / "configs" / "example.yaml").read_text())
+    raw = yaml.safe_load((_P(__file__).resolve().parents[2] / "configs" / "example.yaml").read_text())
     defaults = PipelineConfig().model_dump(mode="json", by_alias=True)
     missing = [f"{section}.{key}" for section, values in defaults.items() if isinstance(values, dict)
                for key in values if key not in (raw.get(section) or {})]
     assert missing == []
-
-
-def test_deeply_nested_yaml_is_one_line(tmp_path: Path) -> None:
-    deep = tmp_path / "deep.yaml"
-    deep.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
-    with pytest.raises(ConfigError) as exc:
-        load_config(deep)
-    assert str(exc.value) == "YAML nested more than 64 levels deep at line 1: Shears configs are a few levels deep"
 
 
 def test_task_defaults_fill_only_the_fields_a_config_leaves_unset() -> None:

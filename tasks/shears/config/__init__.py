@@ -1,14 +1,15 @@
-"""The pipeline's one config model: frozen, strict, validated when built, loaded from one YAML."""
+"""The pipeline's one config model: frozen, strict, validated when built, loaded from one YAML
+(read, bounded, by shears.config.yaml_file)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shears.errors import ConfigError, bounded, elide, first_line
+from shears.config.yaml_file import read_config_file
+from shears.errors import ConfigError, bounded, elide
 from shears.records import dumps
 
 TfliteVariant = Literal["float32", "dynamic_range", "int8", "float16"]
@@ -373,9 +374,6 @@ def with_task_defaults(cfg: PipelineConfig, kind: str) -> tuple[PipelineConfig, 
     return build_config(raw), filled
 
 
-MAX_CONFIG_BYTES = 1_000_000
-
-
 def _one_line(exc: ValidationError) -> str:
     """'invalid config: field: message (got <value, elided>)' for the first few errors, bounded."""
     parts = []
@@ -390,57 +388,6 @@ def _one_line(exc: ValidationError) -> str:
         parts.append(f"{loc}: {msg}")
     more = f" (+{len(errors) - 4} more)" if len(errors) > 4 else ""
     return bounded("invalid config: " + "; ".join(parts) + more)
-
-
-MAX_YAML_DEPTH = 64
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses aliases (a few hundred bytes of nested aliases expand to gigabytes) and
-    nesting deeper than MAX_YAML_DEPTH (PyYAML composes recursively: a RecursionError, thousands of lines)."""
-
-    _depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            line = event.start_mark.line + 1 if event.start_mark else "?"
-            raise ConfigError(f"YAML alias *{elide(event.anchor, 30)} at line {line}: anchors and aliases are not "
-                              "supported in Shears configs; write the values out")
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                event = self.peek_event()
-                line = event.start_mark.line + 1 if event.start_mark else "?"
-                raise ConfigError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep at line {line}: Shears "
-                                  "configs are a few levels deep")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The mapping in one YAML config file: at most 1 MB, UTF-8, no aliases; every problem one ConfigError line."""
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    size = path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad = f"0x{data[exc.start]:02x}"
-        raise ConfigError(f"config file {path} is not UTF-8: byte {bad} at offset {exc.start}") from None
-    try:
-        loaded = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {first_line(exc)}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at top level")
-    return loaded
 
 
 def build_config(raw: dict[str, Any]) -> PipelineConfig:
