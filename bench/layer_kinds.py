@@ -35,14 +35,8 @@ def _runtimes(run: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    from shears.cli.main import app
-    from typer.testing import CliRunner
-
     from tests.cli import layer_kinds
-    from tests.cli.test_run import _fast_yaml
-    from tests.conftest import npz_bytes
     from tests.keras import kinds
-    from tests.keras.k3models import k3
 
     kind_rows: list[tuple[str, str, str]] = []
     run_rows: list[tuple[str, dict[str, Any], float]] = []
@@ -65,20 +59,11 @@ def main() -> int:
                     kind_rows.append((cls, generation, ", ".join(
                         f"{c['weight'] or 'weights'} {c['zero_fraction']:.3f} ({c['tensor']})" for c in found)))
                 run_rows.append((f"{family} kinds ({generation})", _runtimes(r["run"]), seconds))
-        model = work / "text.keras"
-        kinds.text_lstm(k3()).save(model)
-        x, y = kinds.text_task()
-        data = work / "text.npz"
-        data.write_bytes(npz_bytes(x=x[:1200], y=y[:1200], x_test=x[1200:], y_test=y[1200:]))
-        cfg = _fast_yaml(work, prune={"epochs": 8}, search={"enabled": True, "space": {"epochs": [8]}},
-                         convert={"variants": ["dynamic_range", "int8"], "saved_model": True},
-                         gates={"min_accuracy": 0.9, "max_accuracy_drop_pp": 2.0, "min_compression_ratio": 5.0})
         t0 = time.perf_counter()
-        result = CliRunner().invoke(app, ["run", "--config", str(cfg), "--model", str(model), "--data", str(data),
-                                          "--out", str(work / "text-store"), "--run-id", "text"])
-        if result.exit_code != 0:
-            raise SystemExit(f"text: exit {result.exit_code}\n{result.output[-2000:]}")
-        run = work / "text-store" / "runs" / "text"
+        text_run = layer_kinds.run_text(work / "text")
+        if text_run["exit"] != 0:
+            raise SystemExit(f"text: exit {text_run['exit']}\n{text_run['output'][-2000:]}")
+        run = text_run["run"]
         prune = json.loads((run / "prune.json").read_text())
         row = _runtimes(run)
         row["recipe"] = prune["recipe"]

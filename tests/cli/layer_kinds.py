@@ -22,6 +22,7 @@ CONFIG = {
     "gates": {"min_accuracy": 0.5, "min_compression_ratio": 0.9, "max_accuracy_drop_pp": 30},
     "search": {"enabled": False},
 }
+TEXT_TRAIN = 1200  # the text case's first 1,200 sequences train; the other 300 are its test split
 
 
 def run_family(folder: Path, family: str, generation: str, *, saved_model: bool = False) -> dict[str, Any]:
@@ -41,6 +42,31 @@ def run_family(folder: Path, family: str, generation: str, *, saved_model: bool 
     records = {n: json.loads((run / f"{n}.json").read_text()) for n in ("baseline", "sparsity", "search", "metrics",
                                                                          "manifest")} if run.is_dir() else {}
     return {"exit": result.exit_code, "output": result.output, "run": run, **records}
+
+
+def run_text(folder: Path) -> dict[str, Any]:
+    """The text case: the Keras 3 Embedding -> LSTM -> Dense classifier on token ids (tests/keras/kinds.py)
+    through `shears run --model … --data …` with the default search (the recipe, then one allocated from
+    sensitivity) at the epochs an LSTM needs. Its run folder, exit, output and test rows; shared by
+    tests/cli/test_text_model.py and bench/layer_kinds.py."""
+    from tests.cli.test_run import _fast_yaml
+    from tests.conftest import npz_bytes
+    from tests.keras.k3models import k3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "text.keras"
+    kinds.text_lstm(k3()).save(model)
+    x, y = kinds.text_task()
+    data = folder / "text.npz"
+    data.write_bytes(npz_bytes(x=x[:TEXT_TRAIN], y=y[:TEXT_TRAIN], x_test=x[TEXT_TRAIN:], y_test=y[TEXT_TRAIN:]))
+    cfg = _fast_yaml(folder, prune={"epochs": 8}, search={"enabled": True, "space": {"epochs": [8]}},
+                     convert={"variants": ["dynamic_range", "int8"], "saved_model": True},
+                     gates={"min_accuracy": 0.9, "max_accuracy_drop_pp": 2.0, "min_compression_ratio": 5.0})
+    store = folder / "store"
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--model", str(model), "--data", str(data), "--out",
+                                 str(store), "--run-id", "text"])
+    return {"exit": result.exit_code, "output": result.output, "stdout": result.stdout,
+            "run": store / "runs" / "text", "x_test": x[TEXT_TRAIN:], "y_test": y[TEXT_TRAIN:]}
 
 
 def family_runs(tmp_path_factory: pytest.TempPathFactory, generation: str) -> dict[str, dict[str, Any]]:

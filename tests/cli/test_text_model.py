@@ -10,34 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shears.cli.main import app
-from typer.testing import CliRunner
 
-from tests.cli.test_run import _fast_yaml
-from tests.conftest import npz_bytes
+from tests.cli import layer_kinds
 from tests.keras import kinds
-from tests.keras.k3models import k3
 
-runner = CliRunner()
 pytestmark = pytest.mark.tf
 
 
 def test_embedding_lstm_text_model_with_the_search_on(tmp_path: Path) -> None:
-    model = tmp_path / "text.keras"
-    kinds.text_lstm(k3()).save(model)
-    x, y = kinds.text_task()
-    data = tmp_path / "text.npz"
-    data.write_bytes(npz_bytes(x=x[:1200], y=y[:1200], x_test=x[1200:], y_test=y[1200:]))
-    # the default search (the recipe, then one allocated from sensitivity), with the epochs an LSTM needs
-    cfg = _fast_yaml(tmp_path, prune={"epochs": 8}, search={"enabled": True, "space": {"epochs": [8]}},
-                     convert={"variants": ["dynamic_range", "int8"], "saved_model": True},
-                     gates={"min_accuracy": 0.9, "max_accuracy_drop_pp": 2.0, "min_compression_ratio": 5.0})
-    store = tmp_path / "store"
-    result = runner.invoke(app, ["run", "--config", str(cfg), "--model", str(model), "--data", str(data), "--out",
-                                 str(store), "--run-id", "text"])
-    assert result.exit_code == 0, result.output
-    assert "model: batch of one: LSTM layer 'lstm'" in result.stdout
-    run = store / "runs" / "text"
+    r = layer_kinds.run_text(tmp_path)
+    assert r["exit"] == 0, r["output"]
+    assert "model: batch of one: LSTM layer 'lstm'" in r["stdout"]
+    run = r["run"]
     search = json.loads((run / "search.json").read_text())
     winner = search["trials"][search["winner"]]
     recipe = winner["recipe"]
@@ -65,11 +49,11 @@ def test_embedding_lstm_text_model_with_the_search_on(tmp_path: Path) -> None:
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     assert inp["dtype"] == np.int32 and list(inp["shape"]) == [1, kinds.TEXT_LEN]
     predictions = []
-    for row in x[1200:]:
+    for row in r["x_test"]:
         it.reset_all_variables()
         it.set_tensor(inp["index"], row[None])
         it.invoke()
         predictions.append(int(np.argmax(it.get_tensor(out["index"]))))
-    accuracy = float(np.mean(np.array(predictions) == y[1200:]))
+    accuracy = float(np.mean(np.array(predictions) == r["y_test"]))
     assert accuracy == pytest.approx(runtimes["LiteRT"]["metrics"]["accuracy"], abs=1e-6)
     assert micro["rows"] == 300 and micro["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1 / 300)
