@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shears.task import Task, drop, metric_info
+
 BOOTSTRAP_RESAMPLES = 2_000
 BOOTSTRAP_SEED = 0
 
@@ -93,24 +95,20 @@ class Bounded:
     confidence: float
 
 
-def bound_metric(task: object, outputs: np.ndarray, y: np.ndarray, confidence: float,
+def bound_metric(task: Task, outputs: np.ndarray, y: np.ndarray, confidence: float,
                  baseline_outputs: np.ndarray | None = None) -> Bounded:
     """The task's primary metric of `outputs` on (`y`), with its one-sided bounds (and, given the baseline's
     outputs on the same rows, the bound of how much worse than the baseline it is)."""
-    from shears.task import drop, metric_info
-
-    primary: str = task.primary  # type: ignore[attr-defined]
-    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] = task.metrics  # type: ignore[attr-defined]
+    primary, metrics = task.primary, task.metrics
     n = len(y)
     score = float(metrics(outputs, y)[primary])
     info = metric_info(primary)
     if primary == "accuracy":
-        predict: Callable[[np.ndarray], np.ndarray] = task.predict  # type: ignore[attr-defined]
-        right = np.asarray(predict(outputs)).reshape(n) == np.asarray(y).reshape(n)
+        right = np.asarray(task.predict(outputs)).reshape(n) == np.asarray(y).reshape(n)
         bound = wilson_lower(int(right.sum()), n, confidence)
         worse = None
         if baseline_outputs is not None:
-            base_right = np.asarray(predict(baseline_outputs)).reshape(n) == np.asarray(y).reshape(n)
+            base_right = np.asarray(task.predict(baseline_outputs)).reshape(n) == np.asarray(y).reshape(n)
             worse = paired_drop_upper(base_right, right, confidence)
         return Bounded(score, round(bound, 6), None if worse is None else round(worse, 4), n, confidence)
 
