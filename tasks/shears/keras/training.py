@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,10 +15,12 @@ from shears.task import Task
 class Distill:
     """Knowledge distillation in a fine-tune: the baseline as teacher. `alpha` weighs the hard labels' loss,
     1 - alpha the soft targets' (the teacher's outputs softened at `temperature`, scaled by its square so their
-    gradients keep their size, as Hinton et al. do)."""
+    gradients keep their size, as Hinton et al. do). `teacher`: the baseline's outputs on the training rows,
+    computed once and carried with the settings, so no fine-tune can distil without them."""
 
     temperature: float
     alpha: float
+    teacher: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 class DistillLoss(keras.losses.Loss):
@@ -68,9 +70,13 @@ def distill_targets(y: np.ndarray, teacher_outputs: np.ndarray) -> np.ndarray:
     return np.concatenate([labels, np.asarray(teacher_outputs, dtype=np.float32).reshape(len(y), -1)], axis=1)
 
 
-def fit_targets(y: np.ndarray, teacher_outputs: np.ndarray | None) -> np.ndarray:
+def fit_targets(y: np.ndarray, distill: Distill | None) -> np.ndarray:
     """The labels, or (distilling) the labels with the teacher's outputs."""
-    return y if teacher_outputs is None else distill_targets(y, teacher_outputs)
+    if distill is None:
+        return y
+    if distill.teacher is None:
+        raise ValueError("a distilling fine-tune needs the teacher's outputs on the training rows")
+    return distill_targets(y, distill.teacher)
 
 
 def compile_for_task(model: keras.Model, learning_rate: float, task: Task | None = None,

@@ -37,8 +37,7 @@ class CompressResult:
 
 def cluster_finetune(model: keras.Model, data: Splits, clusters: dict[str, int], *, epochs: int,
                      learning_rate: float, batch_size: int, seed: int, frozen: tuple[str, ...] = (),
-                     distill: Distill | None = None, teacher: np.ndarray | None = None,
-                     ) -> tuple[keras.Model, dict[str, list[float]]]:
+                     distill: Distill | None = None) -> tuple[keras.Model, dict[str, list[float]]]:
     """Sparsity-preserving k-means++ weight clustering of the named layers, fine-tuned, then stripped.
 
     `frozen` layers (pruned but not clustered) do not train here: their pruning masks are gone after strip,
@@ -59,7 +58,7 @@ def cluster_finetune(model: keras.Model, data: Splits, clusters: dict[str, int],
 
     clustered = keras.models.clone_model(base, clone_function=wrap)
     compile_for_task(clustered, learning_rate, data.task, distill)
-    hist = clustered.fit(data.x_train, fit_targets(data.y_train, teacher if distill else None), epochs=epochs,
+    hist = clustered.fit(data.x_train, fit_targets(data.y_train, distill), epochs=epochs,
                          batch_size=batch_size, shuffle=True, verbose=0)
     return cl.strip_clustering(clustered), history_dict(hist)
 
@@ -78,7 +77,7 @@ def qat_scheme(recipe: Recipe) -> Any:
 
 
 def qat_finetune(model: keras.Model, data: Splits, recipe: Recipe, *, batch_size: int, seed: int,
-                 teacher: np.ndarray | None = None) -> tuple[keras.Model, dict[str, list[float]]]:
+                 distill: Distill | None = None) -> tuple[keras.Model, dict[str, list[float]]]:
     """Quantization-aware fine-tune with the collaborative scheme that keeps the zeros and the clusters.
 
     The schemes preserve sparsity and clusters of the layers they treat; a pruned layer the scheme leaves
@@ -95,9 +94,8 @@ def qat_finetune(model: keras.Model, data: Splits, recipe: Recipe, *, batch_size
             inner = getattr(layer, "layer", None)
             if inner is not None and inner.name in recipe.sparsity and inner.name not in recipe.clusters:
                 layer.trainable = False
-    distill = distill_of(recipe) if teacher is not None else None
     compile_for_task(qat, recipe.qat_learning_rate, data.task, distill)
-    hist = qat.fit(data.x_train, fit_targets(data.y_train, teacher if distill else None), epochs=recipe.qat_epochs,
+    hist = qat.fit(data.x_train, fit_targets(data.y_train, distill), epochs=recipe.qat_epochs,
                    batch_size=batch_size, shuffle=True, verbose=0)
     if recipe.qat_scheme == "pcqat":
         pin_zero_centroids(qat, set(recipe.sparsity) & set(recipe.clusters))
@@ -127,16 +125,19 @@ def pin_zero_centroids(qat: keras.Model, layers: set[str]) -> None:
         kernel.assign(values[indices.numpy()].astype(kernel.dtype.as_numpy_dtype))
 
 
-def distill_of(recipe: Recipe) -> Distill | None:
-    return Distill(recipe.distill_temperature, recipe.distill_alpha) if recipe.distill else None
+def distill_of(recipe: Recipe, baseline: keras.Model, x_train: np.ndarray) -> Distill | None:
+    """A distilled recipe's settings with the teacher's (the baseline's) outputs on the training rows."""
+    if not recipe.distill:
+        return None
+    return Distill(recipe.distill_temperature, recipe.distill_alpha, model_outputs(baseline, x_train))
 
 
 def prune_stage(baseline: keras.Model, data: Splits, recipe: Recipe, cfg: PruneConfig,
-                log_dir: str | None = None, teacher: np.ndarray | None = None,
+                log_dir: str | None = None, distill: Distill | None = None,
                 ) -> tuple[PruneResult, keras.Model, SparsityRecord]:
     """The recipe's pruning: fine-tuned pruned model (wrapped), its stripped form and per-layer sparsity."""
     pruned = prune_finetune(baseline, data, cfg, log_dir, sparsity=recipe.sparsity, epochs=recipe.prune_epochs,
-                            distill=distill_of(recipe), teacher=teacher)
+                            distill=distill)
     stripped = strip_and_verify(pruned.model, recipe.sparsity, cfg.sparsity_tolerance)
     return pruned, stripped.model, stripped.record
 
@@ -146,9 +147,9 @@ def compress(baseline: keras.Model, data: Splits, recipe: Recipe, cfg: PruneConf
     """The whole recipe; `pruned` reuses an identical earlier prune stage (same recipe pruning, same baseline).
     A distilled recipe computes the teacher's (the baseline's) outputs on the training rows once, for every
     fine-tune."""
-    teacher = model_outputs(baseline, data.x_train) if recipe.distill else None
+    distill = distill_of(recipe, baseline, data.x_train)
     if pruned is None:
-        prune, stripped, _ = prune_stage(baseline, data, recipe, cfg, log_dir, teacher)
+        prune, stripped, _ = prune_stage(baseline, data, recipe, cfg, log_dir, distill)
     else:
         prune, stripped = pruned
     history: dict[str, dict[str, list[float]]] = {"prune": prune.history}
@@ -156,12 +157,11 @@ def compress(baseline: keras.Model, data: Splits, recipe: Recipe, cfg: PruneConf
         stripped, history["cluster"] = cluster_finetune(
             stripped, data, recipe.clusters, epochs=recipe.cluster_epochs,
             learning_rate=recipe.cluster_learning_rate, batch_size=cfg.batch_size, seed=cfg.seed,
-            frozen=tuple(n for n in recipe.sparsity if n not in recipe.clusters), distill=distill_of(recipe),
-            teacher=teacher)
+            frozen=tuple(n for n in recipe.sparsity if n not in recipe.clusters), distill=distill)
     sparsity = verify_sparsity(stripped, recipe.sparsity, cfg.sparsity_tolerance, recipe.clusters)
     final = stripped
     if recipe.qat:
         final, history["qat"] = qat_finetune(stripped, data, recipe, batch_size=cfg.batch_size, seed=cfg.seed,
-                                             teacher=teacher)
+                                             distill=distill)
     return CompressResult(prune.model, prune, stripped, final, sparsity,
                           keras_score(final, data.x_val, data.y_val, data.task), history)

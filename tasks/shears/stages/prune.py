@@ -8,9 +8,7 @@ that a pruning step lands exactly on end_step, where the final sparsity is appli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass, field, replace
 
 from shears.config import PruneConfig
 from shears.errors import ConfigError, not_prunable
@@ -74,14 +72,14 @@ def default_targets(model: keras.Model, cfg: PruneConfig) -> dict[str, float]:
 def prune_finetune(
     model: keras.Model, data: Splits, cfg: PruneConfig, log_dir: str | None = None, *,
     sparsity: dict[str, float] | None = None, epochs: int | None = None,
-    distill: Distill | None = None, teacher: np.ndarray | None = None,
+    distill: Distill | None = None,
 ) -> PruneResult:
     """Wrap the chosen layers of a *clone* of `model`, each with its own target sparsity, and fine-tune it.
 
     `sparsity` maps layer -> final sparsity (default: the config's single recipe); every layer follows the
     same derived steps (begin/end/frequency), so a mask update lands on end_step for each of them.
-    Accuracy is measured on the validation split. With `distill`, the fine-tune also learns `teacher` (the
-    baseline's outputs on the training rows; computed from `model` when not given).
+    Accuracy is measured on the validation split. With `distill`, the fine-tune also learns its teacher's
+    outputs (the baseline's on the training rows; computed from `model` when `distill` does not carry them).
     """
     epochs = epochs or cfg.epochs
     targets = sparsity if sparsity is not None else default_targets(model, cfg)
@@ -111,14 +109,14 @@ def prune_finetune(
 
     # clone_function reuses `base`'s layer objects (our private clone), so trained weights carry over
     pruned = keras.models.clone_model(base, clone_function=wrap)
-    if distill is not None and teacher is None:
-        teacher = model_outputs(model, data.x_train)
+    if distill is not None and distill.teacher is None:
+        distill = replace(distill, teacher=model_outputs(model, data.x_train))
     compile_for_task(pruned, cfg.learning_rate, data.task, distill)
     callbacks: list[keras.callbacks.Callback] = [tfmot.sparsity.keras.UpdatePruningStep()]
     if log_dir is not None and _has_tensorboard():
         callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=log_dir))
     hist = pruned.fit(
-        data.x_train, fit_targets(data.y_train, teacher if distill else None), epochs=epochs,
+        data.x_train, fit_targets(data.y_train, distill), epochs=epochs,
         batch_size=cfg.batch_size, shuffle=True, verbose=0, callbacks=callbacks,
     )
     return PruneResult(pruned, schedule, list(targets), keras_score(pruned, data.x_val, data.y_val, data.task),
