@@ -162,15 +162,21 @@ def run_on_micro(model: bytes, x: np.ndarray, *, max_arena: int, min_arena: int 
             while arena > min_arena and fits(arena - 1)[0]:
                 arena, children = _bisect(str(path), min_arena, arena - 1)
                 probes += children
-        rows, out = Path(tmp) / "rows.npy", Path(tmp) / "out.npy"
-        np.save(rows, np.ascontiguousarray(x), allow_pickle=False)
-        ok, _, err = _child(["run", str(path), str(arena), str(rows), str(out)], RUN_TIMEOUT_S)
-        if not ok:
+        outputs, err = _run_rows(path, x, arena)
+        if outputs is None:
             reason, missing = _why(err, max_arena)
             return MicroRun(False, f"allocates in {arena:,} B but fails on the test rows: {reason}", ops, missing,
                             arena, probes, seconds=time.perf_counter() - t0)
-        outputs = np.load(out, allow_pickle=False)
     return MicroRun(True, None, ops, [], arena, probes, outputs, time.perf_counter() - t0)
+
+
+def _run_rows(path: Path, x: np.ndarray, arena: int) -> tuple[np.ndarray | None, str]:
+    """The model at `path` on every row of `x` with `arena` bytes, in one child process (its files beside
+    `path`): the outputs, or None and why not."""
+    rows, out = path.parent / "rows.npy", path.parent / "out.npy"
+    np.save(rows, np.ascontiguousarray(x), allow_pickle=False)
+    ok, _, err = _child(["run", str(path), str(arena), str(rows), str(out)], RUN_TIMEOUT_S)
+    return (np.load(out, allow_pickle=False) if ok else None), err
 
 
 def arena_allocates(model: bytes, arena: int) -> bool:
@@ -184,8 +190,6 @@ def arena_allocates(model: bytes, arena: int) -> bool:
 def micro_outputs(model: bytes, x: np.ndarray, arena: int) -> np.ndarray | None:
     """TFLite Micro's outputs for every row of `x` with a given arena (no bisection); None when it cannot run."""
     with tempfile.TemporaryDirectory() as tmp:
-        path, rows, out = Path(tmp) / "model.tflite", Path(tmp) / "rows.npy", Path(tmp) / "out.npy"
+        path = Path(tmp) / "model.tflite"
         path.write_bytes(model)
-        np.save(rows, np.ascontiguousarray(x), allow_pickle=False)
-        ok, _, _ = _child(["run", str(path), str(arena), str(rows), str(out)], RUN_TIMEOUT_S)
-        return np.load(out, allow_pickle=False) if ok else None
+        return _run_rows(path, x, arena)[0]

@@ -51,7 +51,7 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
             result = train_baseline(data_splits, ctx.cfg.model)
         data = model_to_h5(result.model, include_optimizer=False)
         ctx.put(L.BASELINE_MODEL, data)
-        ctx.put(L.BASELINE_OUTPUTS, baseline_outputs(result.model, data_splits))
+        ctx.put(L.BASELINE_OUTPUTS, _outputs_npz(result.model, data_splits))
         cfg = ctx.cfg
         support = model_support(result.model, probe_qat=cfg.recipe.qat or (cfg.search.enabled and
                                                                            True in cfg.search.space.qat))
@@ -73,7 +73,7 @@ def step_baseline(ctx: RunContext) -> dict[str, Any]:
                                                          ("no int8", support.int8), ("no QAT", support.qat)) if why]}
 
 
-def baseline_outputs(model: Any, data: Any) -> bytes:
+def _outputs_npz(model: Any, data: Any) -> bytes:
     """The baseline's outputs on the validation split and the selection slice, as an NPZ: every trial's bounds
     are paired with them row by row (the same rows, so only disagreements count)."""
     import io
