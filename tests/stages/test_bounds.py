@@ -62,3 +62,49 @@ def test_bounds_follow_the_metric_direction() -> None:
     logits = np.eye(3)[labels] + rng.normal(scale=0.8, size=(400, 3))
     c = bound_metric(clf, logits, labels, 0.9, logits)
     assert c.bound < c.score and c.worse_bound == 0.0 and c.rows == 400
+
+
+def _scored(correct: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two-class logits right on the first `correct` of `n` rows (labels all 0)."""
+    logits = np.zeros((n, 2), dtype=np.float32)
+    logits[:correct, 0] = 1.0
+    logits[correct:, 1] = 1.0
+    return logits, np.zeros(n, dtype=np.int64)
+
+
+def test_a_bound_for_the_test_split_holds_for_what_that_split_measures() -> None:
+    """What evaluate measures on m fresh rows samples too: a bound of the true accuracy is beaten by the test
+    split's own noise far more often than 1 - confidence; the prediction bound (judged_rows=m) is not."""
+    clf = Task("multiclass", 2, 2, "logits")
+    rng = np.random.default_rng(3)
+    p, n, m, sims = 0.88, 5400, 10000, 1500
+    seen = rng.binomial(n, p, size=sims)  # the selection slice's correct rows
+    judged = rng.binomial(m, p, size=sims) / m  # what an independent test split of m rows then measures
+    plain = np.array([bound_metric(clf, *_scored(int(k), n), 0.9).bound for k in seen])
+    predicted = np.array([bound_metric(clf, *_scored(int(k), n), 0.9, judged_rows=m).bound for k in seen])
+    assert np.mean(judged < plain) > 0.15  # the confidence bound promises 0.10 and misses it
+    assert np.mean(judged < predicted) <= 0.10 + 0.02
+    assert np.mean(judged < predicted) >= 0.10 - 0.04  # and is not uselessly loose
+    one = bound_metric(clf, *_scored(4752, n), 0.9, judged_rows=m)
+    assert one.judged_rows == m and one.bound < bound_metric(clf, *_scored(4752, n), 0.9).bound < one.score
+
+
+def test_the_prediction_widening_applies_to_paired_and_bootstrap_bounds() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=400).astype(np.float32)
+    out = (y + rng.normal(scale=0.3, size=400)).reshape(-1, 1)
+    base = (y + rng.normal(scale=0.25, size=400)).reshape(-1, 1)
+    reg = Task("regression", 0, 1, "values")
+    plain, pred = bound_metric(reg, out, y, 0.9, base), bound_metric(reg, out, y, 0.9, base, judged_rows=400)
+    assert pred.score == plain.score
+    assert pred.bound - pred.score == pytest.approx((plain.bound - plain.score) * np.sqrt(2), rel=1e-3)
+    assert plain.worse_bound is not None and pred.worse_bound is not None and pred.worse_bound > plain.worse_bound
+    clf = Task("multiclass", 2, 2, "logits")
+    base_logits, labels = _scored(950, 1000)
+    logits = base_logits.copy()
+    logits[880:950] = base_logits[-1]  # wrong on 70 rows the baseline gets right ...
+    logits[950:970] = base_logits[0]  # ... and right on 20 it gets wrong: a 5 pp drop, 90 discordant rows
+    c_plain = bound_metric(clf, logits, labels, 0.9, base_logits)
+    c_pred = bound_metric(clf, logits, labels, 0.9, base_logits, judged_rows=1000)
+    assert c_plain.worse_bound is not None and c_pred.worse_bound is not None and c_plain.worse_bound > 5.5
+    assert c_pred.worse_bound - 5.0 == pytest.approx((c_plain.worse_bound - 5.0) * np.sqrt(2), abs=1e-3)

@@ -215,6 +215,10 @@ class SearchConfig(_Frozen):
     # accuracy, the exact paired bound for the drop from the baseline, a bootstrap for other metrics): the
     # smallest pass is the one most likely to have passed by luck (shears.stages.bounds).
     confidence: float = Field(0.9, ge=0.5, lt=1)
+    # ... of what evaluate will measure on the test split, not of the true metric: that split samples too (a
+    # model truly at a floor fails it one night in two), so the bounds widen by sqrt(1 + rows / test rows).
+    # Only the test split's row count is read before evaluate. False: bounds of the true metric.
+    predict_test: bool = True
     # The second look: this share of the training rows (seeded, stratified) is held out from every trial; the
     # `second_look` smallest feasible trials are scored there again, and the winner is the smallest that still
     # clears its bounds on it. 0: no second look (the smallest feasible trial wins).

@@ -110,5 +110,7 @@ class SearchRecord(Record, schema="shears.search/v1", file="search.json"):
     # what the search left out because the model cannot take it (QAT, int8, clustering a layer), and why
     fitted: list[str] = Field(default_factory=list)
     confidence: float | None = None  # the bounds' one-sided confidence (None: before bounds, a point estimate)
+    # the bounds predict what evaluate measures on a test split of this many rows (None: bounds of the true metric)
+    judged_rows: int | None = None
     selection_rows: int | None = None  # rows of the selection slice of the second look (None: no second look)
     second_look: list[int] = Field(default_factory=list)  # the trials re-scored there, smallest first

@@ -329,7 +329,8 @@ def _search(r: RunRecords) -> _Body:
     data = {"rows": rows, "enabled": s.enabled, "sampler": s.sampler, "winner": s.winner,
             "feasible": s.winner_feasible, "budget": s.budget, "seconds": sorted(s.seconds.items()),
             "baseline_accuracy": s.baseline_score, "baseline_gzip": s.baseline_gzip_bytes,
-            "metric": metric_info(s.metric).label, "confidence": s.confidence, "selection_rows": s.selection_rows}
+            "metric": metric_info(s.metric).label, "confidence": s.confidence, "selection_rows": s.selection_rows,
+            "judged_rows": s.judged_rows}
     plots = []
     if any(t.state == "complete" for t in s.trials):
         plots.append({"src": plot_search(s.trials, s.frontier, s.winner, min_acc if s.metric == "accuracy" else None,

@@ -12,6 +12,13 @@ in three publish a model that failed on the test split. So a trial is judged by 
   for the change), fixed seed, in the metric's direction.
 
 Every bound is one-sided at `confidence` (0.9: a trial that truly misses a gate passes it about one time in ten).
+
+A bound of the true metric is not what a run is judged by: evaluate measures the winner on a finite test split,
+which samples too, so a model truly at the floor fails it one night in two. With `judged_rows` (the test split's
+row count, known before anything trains; its rows stay unread) a bound predicts what such a split will measure:
+both samples' variances add, p(1-p)(1/n + 1/m) for a proportion, so every bound's distance from the point
+estimate widens by sqrt(1 + n/m) (the Wilson score prediction bound for a proportion, and the same widening of
+the paired and bootstrap bounds). No free parameter: n and m are the two splits' row counts.
 """
 
 from __future__ import annotations
@@ -70,6 +77,18 @@ def paired_drop_upper(baseline_correct: np.ndarray, trial_correct: np.ndarray, c
     return float(discordant / n * (2 * p_hi - 1) * 100)
 
 
+def prediction_widening(rows: int, judged_rows: int | None) -> float:
+    """How much farther from the point estimate a bound of what `judged_rows` fresh rows will measure lies than
+    a bound of the true metric (1 without a judged split)."""
+    if not judged_rows or rows <= 0:
+        return 1.0
+    return float(np.sqrt(1 + rows / judged_rows))
+
+
+def _widened(point: float, bound: float, widening: float) -> float:
+    return point + (bound - point) * widening
+
+
 def bootstrap_quantile(rows: int, statistic: Callable[[np.ndarray], float], q: float, *,
                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> float:
     """The q-quantile of `statistic(indices)` over bootstrap resamples of `rows` row indices (fixed seed)."""
@@ -93,38 +112,44 @@ class Bounded:
     worse_bound: float | None
     rows: int
     confidence: float
+    judged_rows: int | None = None  # the bounds predict what a split of this many rows will measure (None: the truth)
 
 
 def bound_metric(task: Task, outputs: np.ndarray, y: np.ndarray, confidence: float,
-                 baseline_outputs: np.ndarray | None = None) -> Bounded:
+                 baseline_outputs: np.ndarray | None = None, judged_rows: int | None = None) -> Bounded:
     """The task's primary metric of `outputs` on (`y`), with its one-sided bounds (and, given the baseline's
-    outputs on the same rows, the bound of how much worse than the baseline it is)."""
+    outputs on the same rows, the bound of how much worse than the baseline it is). With `judged_rows`, the
+    bounds are of what a fresh split of that many rows will measure (module docstring)."""
     primary, metrics = task.primary, task.metrics
     n = len(y)
+    w = prediction_widening(n, judged_rows)
     score = float(metrics(outputs, y)[primary])
     info = metric_info(primary)
     if primary == "accuracy":
         right = np.asarray(task.predict(outputs)).reshape(n) == np.asarray(y).reshape(n)
-        bound = wilson_lower(int(right.sum()), n, confidence)
+        bound = max(0.0, _widened(score, wilson_lower(int(right.sum()), n, confidence), w))
         worse = None
         if baseline_outputs is not None:
             base_right = np.asarray(task.predict(baseline_outputs)).reshape(n) == np.asarray(y).reshape(n)
-            worse = paired_drop_upper(base_right, right, confidence)
-        return Bounded(score, round(bound, 6), None if worse is None else round(worse, 4), n, confidence)
+            point = float(base_right.mean() - right.mean()) * 100
+            worse = _widened(point, paired_drop_upper(base_right, right, confidence), w)
+        return Bounded(score, round(bound, 6), None if worse is None else round(worse, 4), n, confidence,
+                       judged_rows)
 
     def stat(idx: np.ndarray, out: np.ndarray = outputs) -> float:
         return float(metrics(out[idx], y[idx])[primary])
 
     worst_q = confidence if info.direction == "lower" else 1 - confidence
-    bound = bootstrap_quantile(n, stat, worst_q)
+    bound = _widened(score, bootstrap_quantile(n, stat, worst_q), w)
     worse = None
     if baseline_outputs is not None:
         base_score = float(metrics(baseline_outputs, y)[primary])
+        point = drop(primary, base_score, score)
 
         def change(idx: np.ndarray) -> float:
             return drop(primary, float(metrics(baseline_outputs[idx], y[idx])[primary]), stat(idx))
 
         worse = bootstrap_quantile(n, change, confidence)
-        if not np.isfinite(worse):
-            worse = drop(primary, base_score, score)
-    return Bounded(score, round(bound, 6), None if worse is None else round(float(worse), 4), n, confidence)
+        worse = _widened(point, worse, w) if np.isfinite(worse) else point
+    return Bounded(score, round(bound, 6), None if worse is None else round(float(worse), 4), n, confidence,
+                   judged_rows)

@@ -312,7 +312,8 @@ def constraints(measured: Bounded, gzip_bytes: int, gates: GateConfig, ref: Refe
 
 
 def _at(m: Bounded) -> str:
-    return f"at {m.confidence:.0%} confidence on {m.rows:,} rows"
+    judged = f", for {m.judged_rows:,} test rows" if m.judged_rows else ""
+    return f"at {m.confidence:.0%} confidence on {m.rows:,} rows{judged}"
 
 
 def _metric_constraints(m: Bounded, gates: GateConfig, ref: Reference, add: Any) -> None:

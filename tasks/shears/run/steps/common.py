@@ -54,6 +54,17 @@ def run_task(ctx: RunContext) -> Task:
     return task_of(ctx.get_record(ValidationRecord))
 
 
+def judged_rows(ctx: RunContext) -> int | None:
+    """The test split's row count, which the search's bounds predict for (search.predict_test), else None. Read
+    from validation.json: the test rows themselves stay unread until evaluate."""
+    from shears.records import ValidationRecord
+
+    if not ctx.cfg.search.predict_test:
+        return None
+    rows = ctx.get_record(ValidationRecord).split_rows or {}
+    return rows.get("test") or None
+
+
 def read_model_uri(uri: str, s3_client: Callable[[], Any] | None) -> bytes:
     """A user's model file, refused (exit 2) before it is read when it is larger than intake allows."""
     from shears.keras.intake import MAX_MODEL_FILE_BYTES

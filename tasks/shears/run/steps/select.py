@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from shears.records import BaselineRecord, PruneRecord, SearchRecord, TimingRecord, TrialRecord
-from shears.run.steps.common import baseline_outputs, splits, timed, trials
+from shears.run.steps.common import baseline_outputs, judged_rows, splits, timed, trials
 from shears.store import layout as L
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     chosen = None
     for t in by_size([t for t in done if t.feasible], task.primary)[: search.second_look]:
         deploy = ctx.get(L.trial_file(t.number, "model.tflite"))
-        m = bound_metric(task, tflite_outputs(deploy, data.x_sel), data.y_sel, search.confidence, base_sel)
+        m = bound_metric(task, tflite_outputs(deploy, data.x_sel), data.y_sel, search.confidence, base_sel,
+                         judged_rows(ctx))
         _, why = constraints(m, t.gzip_bytes or 0, ctx.cfg.gates, ref, all(c.passed for c in t.checks),
                              t.output_problem)
         rescored[t.number] = t.model_copy(update={
@@ -164,6 +165,7 @@ def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRe
         winner=winner.number, winner_feasible=feasible, frontier=pareto_frontier(done, metric),
         seconds=_phase_seconds(ctx), fitted=fit_to_model(ctx.cfg, baseline.support)[1],
         confidence=search.confidence if search.enabled else None,
+        judged_rows=judged_rows(ctx) if search.enabled else None,
         selection_rows=len(data.x_sel) if data.x_sel is not None else None,
         second_look=[t.number for t in done if t.selection_feasible is not None],
     )

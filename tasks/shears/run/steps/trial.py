@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shears.records import BaselineRecord, PruneRecord, Recipe, TrialRecord
-from shears.run.steps.common import baseline_outputs, splits, timed
+from shears.run.steps.common import baseline_outputs, judged_rows, splits, timed
 from shears.store import layout as L
 
 log = logging.getLogger("shears.run")
@@ -116,7 +116,7 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
             checks = check_tflite(deploy, result.stripped, recipe, ctx.cfg.prune.sparsity_tolerance)
             task = data.task
             measured = bound_metric(task, tflite_outputs(deploy, data.x_val), data.y_val, ctx.cfg.search.confidence,
-                                    baseline_outputs(ctx, "val"))
+                                    baseline_outputs(ctx, "val"), judged_rows(ctx))
             score = measured.score
             gz = gzip_size(deploy)
             no_skill = task.no_skill(data.y_train, data.y_val).get(task.primary, 0.0)
