@@ -108,6 +108,7 @@ def test_the_second_look_rescores_the_smallest_passes_on_rows_no_trial_saw(tmp_p
     record = SearchRecord.from_bytes(store.get("runs/look/search.json"))
     rows = ValidationRecord.from_bytes(store.get("runs/look/validation.json")).split_rows or {}
     assert record.selection_rows == rows["selection"] >= 50 and record.confidence == 0.8
+    assert record.judged_rows == rows["test"] > 0  # the bounds are of what the test split will measure
     assert record.second_look and record.second_look[0] == min(
         (t for t in record.trials if t.feasible), key=lambda t: (t.gzip_bytes or 0, t.number)).number
     winner = next(t for t in record.trials if t.number == record.winner)

@@ -77,14 +77,14 @@ def test_a_bound_for_the_test_split_holds_for_what_that_split_measures() -> None
     split's own noise far more often than 1 - confidence; the prediction bound (judged_rows=m) is not."""
     clf = Task("multiclass", 2, 2, "logits")
     rng = np.random.default_rng(3)
-    p, n, m, sims = 0.88, 5400, 10000, 1500
+    p, n, m, sims = 0.88, 5400, 10000, 4000
     seen = rng.binomial(n, p, size=sims)  # the selection slice's correct rows
     judged = rng.binomial(m, p, size=sims) / m  # what an independent test split of m rows then measures
     plain = np.array([bound_metric(clf, *_scored(int(k), n), 0.9).bound for k in seen])
     predicted = np.array([bound_metric(clf, *_scored(int(k), n), 0.9, judged_rows=m).bound for k in seen])
     assert np.mean(judged < plain) > 0.15  # the confidence bound promises 0.10 and misses it
     assert np.mean(judged < predicted) <= 0.10 + 0.02
-    assert np.mean(judged < predicted) >= 0.10 - 0.04  # and is not uselessly loose
+    assert np.mean(judged < predicted) >= 0.10 - 0.02  # and is not uselessly loose
     one = bound_metric(clf, *_scored(4752, n), 0.9, judged_rows=m)
     assert one.judged_rows == m and one.bound < bound_metric(clf, *_scored(4752, n), 0.9).bound < one.score
 
