@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shears.records import MetricsRecord, PruneRecord, SearchRecord, SensitivityRecord
+from shears.records import MetricsRecord, PruneRecord, SearchRecord, SensitivityRecord, ValidationRecord
 from shears.run.pipeline import RunOutcome, make_context, run_pipeline
 from shears.run.steps import STEPS
 from shears.store import LocalStore
@@ -60,8 +60,10 @@ def test_a_search_where_nothing_passes_fails_naming_the_closest_trial(tmp_path: 
     cfg = fast_config(search={**CHEAP, "max_trials": 2, "rounds": 1}, gates={"min_accuracy": 0.999})
     outcome = run_pipeline(store, cfg, "none")
     assert not outcome.passed and outcome.error is not None and outcome.error.exit_code == 4
+    rows = ValidationRecord.from_bytes(store.get("rejected/none/validation.json")).split_rows or {}
     assert str(outcome.error).startswith("gate(s) failed: search (no trial met the gates on the validation split at "
-                                         "90% confidence; closest: trial ")
+                                         f"90% confidence (bounds of what the {rows['test']:,}-row test split will "
+                                         "measure); closest: trial ")
     search = SearchRecord.from_bytes(store.get("rejected/none/search.json"))
     assert not search.winner_feasible and all(not t.feasible for t in search.trials)
     assert not store.list("runs/")
@@ -98,8 +100,6 @@ def test_the_search_never_reads_the_test_split(tmp_path: Path) -> None:
 def test_the_second_look_rescores_the_smallest_passes_on_rows_no_trial_saw(tmp_path: Path) -> None:
     """A selection slice carved from training: no trial is scored on it; the smallest feasible trials are, then,
     and the published one held its bounds there (and the baseline was measured on the same rows)."""
-    from shears.records import ValidationRecord
-
     store = LocalStore(tmp_path)
     search = {**CHEAP, "max_trials": 3, "rounds": 1, "trials_per_round": 3, "selection_fraction": 0.15,
               "min_selection_rows": 50, "second_look": 2, "confidence": 0.8}

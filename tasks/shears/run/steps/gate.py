@@ -77,6 +77,8 @@ def search_gate(search: SearchRecord) -> GateRecord:
     won = next(t for t in search.trials if t.number == search.winner)
     feasible = sum(1 for t in search.trials if t.feasible)
     at = f" at {search.confidence:.0%} confidence" if search.confidence is not None else ""
+    if at and search.judged_rows:
+        at += f" (bounds of what the {search.judged_rows:,}-row test split will measure)"
     held = (f"; it held on the {search.selection_rows:,}-row selection slice (second look at trials "
             f"{', '.join(map(str, search.second_look))})" if won.selection_feasible else "")
     if search.winner_feasible:
