@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> int:
-    from fashion_mnist import build_npz  # type: ignore[import-not-found]
+    from fashion_mnist import build_npz
     from rich.console import Console
     from rich.table import Table
     from shears.config import ModelConfig
