@@ -48,12 +48,18 @@ def test_the_paired_drop_bound_uses_only_the_rows_where_they_disagree() -> None:
     assert misses / 2000 <= 0.12
 
 
+def _regression(seed: int, n: int) -> tuple[Task, np.ndarray, np.ndarray, np.ndarray]:
+    """A regressor's targets, a model's outputs and a slightly better baseline's, on n rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n).astype(np.float32)
+    out = (y + rng.normal(scale=0.3, size=n)).reshape(-1, 1)
+    base = (y + rng.normal(scale=0.25, size=n)).reshape(-1, 1)
+    return Task("regression", 0, 1, "values"), y, out, base
+
+
 def test_bounds_follow_the_metric_direction() -> None:
+    reg, y, good, base = _regression(2, 500)
     rng = np.random.default_rng(2)
-    y = rng.normal(size=500).astype(np.float32)
-    good = (y + rng.normal(scale=0.3, size=500)).reshape(-1, 1)
-    base = (y + rng.normal(scale=0.25, size=500)).reshape(-1, 1)
-    reg = Task("regression", 0, 1, "values")
     b = bound_metric(reg, good, y, 0.9, base)
     assert b.bound > b.score  # MSE: its plausible worst is higher
     assert b.worse_bound is not None and b.worse_bound > 0  # worse than a better baseline, in % of it
@@ -90,11 +96,7 @@ def test_a_bound_for_the_test_split_holds_for_what_that_split_measures() -> None
 
 
 def test_the_prediction_widening_applies_to_paired_and_bootstrap_bounds() -> None:
-    rng = np.random.default_rng(4)
-    y = rng.normal(size=400).astype(np.float32)
-    out = (y + rng.normal(scale=0.3, size=400)).reshape(-1, 1)
-    base = (y + rng.normal(scale=0.25, size=400)).reshape(-1, 1)
-    reg = Task("regression", 0, 1, "values")
+    reg, y, out, base = _regression(4, 400)
     plain, pred = bound_metric(reg, out, y, 0.9, base), bound_metric(reg, out, y, 0.9, base, judged_rows=400)
     assert pred.score == plain.score
     assert pred.bound - pred.score == pytest.approx((plain.bound - plain.score) * np.sqrt(2), rel=1e-3)
