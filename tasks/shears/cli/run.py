@@ -109,9 +109,10 @@ def search_table(search: SearchRecord, top: int = 8) -> Table:
     feasible = sum(1 for t in search.trials if t.feasible)
     t = Table(title=f"Search: {len(search.trials)} trials, {feasible} passed the gates on the validation split; "
                     "frontier (smallest first)")
-    bound = f"bound ({search.confidence:.0%})" if search.confidence is not None else "bound"
-    if search.judged_rows:  # a bound of what the test split will measure (search.predict_test)
-        bound = f"{bound[:-1]}, {search.judged_rows:,} test rows)" if search.confidence is not None else bound
+    bound = "bound"
+    if search.confidence is not None:  # with judged_rows: a bound of what the test split will measure
+        judged = f", {search.judged_rows:,} test rows" if search.judged_rows else ""
+        bound = f"bound ({search.confidence:.0%}{judged})"
     for col in ("trial", "gzip bytes", metric, bound, "passes", "selection slice", "recipe"):
         t.add_column(col, justify="right" if col in ("gzip bytes", metric, bound) else "left")
     shown = [by[n] for n in search.frontier][:top]

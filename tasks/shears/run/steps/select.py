@@ -59,12 +59,12 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     base_score = task.metrics(base_sel, data.y_sel)[task.primary] if base_sel is not None else baseline.score
     no_skill = task.no_skill(data.y_train, data.y_sel).get(task.primary, 0.0)
     ref = Reference(base_score, baseline.gzip_bytes or 0, no_skill, task.primary)
+    judged = judged_rows(ctx)
     rescored: dict[int, TrialRecord] = {}
     chosen = None
     for t in by_size([t for t in done if t.feasible], task.primary)[: search.second_look]:
         deploy = ctx.get(L.trial_file(t.number, "model.tflite"))
-        m = bound_metric(task, tflite_outputs(deploy, data.x_sel), data.y_sel, search.confidence, base_sel,
-                         judged_rows(ctx))
+        m = bound_metric(task, tflite_outputs(deploy, data.x_sel), data.y_sel, search.confidence, base_sel, judged)
         _, why = constraints(m, t.gzip_bytes or 0, ctx.cfg.gates, ref, all(c.passed for c in t.checks),
                              t.output_problem)
         rescored[t.number] = t.model_copy(update={
