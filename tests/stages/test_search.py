@@ -7,10 +7,13 @@ from shears.config import GateConfig, build_config
 from shears.records import LayerSensitivityRecord, Recipe, SensitivityPoint, SensitivityRecord, TrialRecord
 from shears.stages.search import (
     P_CLUSTERS,
+    P_EPOCHS,
     P_LEVEL,
     Reference,
     allocate,
+    bisect_params,
     constraints,
+    full_stack,
     levels,
     pareto_frontier,
     propose,
@@ -77,7 +80,7 @@ def test_the_configured_recipe_is_trial_0_and_seeds_come_from_the_table() -> Non
 
 
 def test_later_rounds_ask_optuna_and_never_repeat_a_recipe() -> None:
-    cfg = build_config({"search": {"seed": 7}})
+    cfg = build_config({"search": {"seed": 7, "bisect": False}})
     base = recipe_from_config(cfg, PRUNABLE, {"conv": 0.8, "logits": 0.8})
     first = propose(1, 3, [], cfg, _sensitivity(), PRUNABLE, base)
     done = [_trial(i, 5000 - 1000 * i, 0.88, i > 0, params=p.params).model_copy(update={"recipe": p.recipe})
@@ -91,6 +94,59 @@ def test_later_rounds_ask_optuna_and_never_repeat_a_recipe() -> None:
     n_levels = len(levels(_sensitivity(), cfg.search.space.tolerated_drop_pp))
     assert all(0 <= p.params[P_LEVEL] < n_levels for p in second)
     assert propose(2, 3, done, cfg, _sensitivity(), PRUNABLE, base) == second  # seeded: the same batch again
+
+
+def _at_level(number: int, level: int, feasible: bool, cfg, **stack) -> TrialRecord:
+    params = {P_LEVEL: level, **full_stack(cfg.search.space, 4), **stack}
+    return _trial(number, 5000 - 100 * level, 0.88, feasible, params=params)
+
+
+def test_bisection_splits_the_gap_between_the_level_that_held_and_the_one_that_did_not() -> None:
+    cfg = build_config({"search": {"space": {"clusters": [4], "epochs": [12, 20], "qat": [True],
+                                             "distill": [True]}}})
+    # levels 2 and 4 held, 10 did not: the gap is 5..9, middle first; then the two below 4 (second_look 3)
+    done = [_at_level(1, 2, True, cfg), _at_level(2, 4, True, cfg), _at_level(3, 10, False, cfg)]
+    order = [p[P_LEVEL] for p in bisect_params(done, cfg.search, 13)]
+    assert order == [7, 5, 8, 6, 9, 3]  # 2 was tried
+    assert all(p[P_EPOCHS] == 20 and p[P_CLUSTERS] == 4 for p in bisect_params(done, cfg.search, 13))
+    # nothing failed above: up to the top of the ladder
+    assert [p[P_LEVEL] for p in bisect_params(done[:2], cfg.search, 8)][:3] == [6, 5, 7]
+    # nothing held: below the lowest that failed
+    assert [p[P_LEVEL] for p in bisect_params(done[2:], cfg.search, 13)][:3] == [4, 1, 7]
+    # a trial at a shorter fine-tune says nothing about the seeds' stack: no proposal before one ran there
+    assert bisect_params([_at_level(1, 4, True, cfg, epochs=12)], cfg.search, 13) == []
+    # adjacent levels, one held and one did not, and the two below tried: nothing left to bisect
+    done = [_at_level(1, 3, True, cfg), _at_level(2, 4, True, cfg), _at_level(3, 5, False, cfg),
+            _at_level(4, 2, True, cfg)]
+    assert bisect_params(done, cfg.search, 13) == []
+
+
+def test_levels_computing_the_same_recipe_are_one_rung() -> None:
+    cfg = build_config({"search": {"space": {"clusters": [4], "epochs": [20], "qat": [True], "distill": [True]}}})
+    # levels 0-1, 2-4 and 5-8 compute the same (say, they differ only in a layer the stack does not prune)
+    same = {0: "x", 1: "x", 2: "y", 3: "y", 4: "y", 5: "z", 6: "z", 7: "z", 8: "z", 9: "w", 10: "v"}
+    done = [_at_level(1, 0, True, cfg), _at_level(2, 10, False, cfg)]
+    order = [p[P_LEVEL] for p in bisect_params(done, cfg.search, 11, lambda p: same[p[P_LEVEL]])]
+    assert order == [5, 2, 9]  # rungs start at levels 0 2 5 9 10: 0 held, 10 did not; middle 5, then 2 and 9
+    # a trial at level 3 runs the rung that starts at level 2, and it held: that rung is tried and is now `a`
+    order = [p[P_LEVEL] for p in bisect_params([*done, _at_level(3, 3, True, cfg)], cfg.search, 11,
+                                               lambda p: same[p[P_LEVEL]])]
+    assert order == [5, 9]  # between the rungs at levels 2 and 10: 5 then 9; below it, level 0 was tried
+
+
+def test_later_rounds_give_half_their_trials_to_the_bisection() -> None:
+    space = {"clusters": [4], "epochs": [12, 20], "qat": [True], "distill": [True]}
+    cfg = build_config({"search": {"seed": 3, "space": space}})
+    base = recipe_from_config(cfg, PRUNABLE, {"conv": 0.8, "logits": 0.8})
+    table = levels(_sensitivity(), cfg.search.space.tolerated_drop_pp)
+    # with clusters only the logits layer is pruned: the table's 9 levels compute 4 recipes (0.7 0.8 0.9 0.95)
+    done = [_at_level(1, 0, True, cfg), _at_level(2, len(table) - 1, False, cfg)]
+    batch = propose(2, 3, done, cfg, _sensitivity(), PRUNABLE, base)
+    assert [p.origin for p in batch] == ["bisect", "bisect", "sampler"]
+    assert [p.recipe.sparsity for p in batch[:2]] == [{"logits": 0.8}, {"logits": 0.9}]
+    assert all(p.recipe.prune_epochs == 20 and p.recipe.distill and p.recipe.qat for p in batch[:2])
+    off = build_config({"search": {"seed": 3, "bisect": False, "space": space}})
+    assert all(p.origin == "sampler" for p in propose(2, 3, done, off, _sensitivity(), PRUNABLE, base))
 
 
 def test_with_the_search_off_only_the_configured_recipe_runs() -> None:

@@ -228,6 +228,12 @@ class SearchConfig(_Frozen):
     # 1-2 pp of each other, and those rows would be taken from training for nothing (digits: 129 rows)
     min_selection_rows: int = Field(1000, ge=1)
     second_look: int = Field(3, ge=1, le=20)
+    # Half of each later round (rounded up) bisects the sparsity ladder at the seeds' stack, between the most
+    # aggressive level that held on validation and the least aggressive one above it that did not, then fills in
+    # the levels just below the one that held (candidates for the second look); TPE proposes the rest. The
+    # objective is size, and size only grows as sparsity falls, so this is where the smallest pass lies; TPE
+    # alone spends trials far from it. False: TPE proposes every later trial.
+    bisect: bool = True
     seed: int = Field(0, ge=0, lt=2**32)
 
     @model_validator(mode="before")

@@ -56,7 +56,8 @@ class TrialRecord(Record, schema="shears.trial/v1"):
 
     number: int
     round: int
-    origin: str  # "recipe" (trial 0: the configured recipe), "seed" (from sensitivity) or "sampler"
+    # "recipe" (trial 0: the configured recipe), "seed" (from sensitivity), "bisect" (the ladder) or "sampler"
+    origin: str
     recipe: Recipe
     params: dict[str, Any] = Field(default_factory=dict)  # the search parameters that made the recipe
     state: Literal["planned", "complete", "failed"] = "planned"

@@ -14,7 +14,8 @@ tolerated drop (AIMET-style), with the configured recipe as trial 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,15 +176,70 @@ def seed_params(search: SearchConfig, n: int, thresholds: Sequence[float]) -> li
     for i in range(n):
         f = fractions[i % len(fractions)]
         threshold = lo * (hi / lo) ** f
-        out.append({
-            P_LEVEL: max([j for j, t in enumerate(thresholds) if t <= threshold], default=0),
-            P_EPOCHS: max(space.epochs),
-            P_CLUSTERS: ks[i % len(ks)] if ks != [0] else 0,
-            P_QAT: True in space.qat,
-            P_VARIANT: "int8" if "int8" in space.variants else space.variants[0],
-            P_DISTILL: True in space.distill,
-        })
+        out.append({P_LEVEL: max([j for j, t in enumerate(thresholds) if t <= threshold], default=0),
+                    **full_stack(space, ks[i % len(ks)])})
     return out
+
+
+def full_stack(space: Any, clusters: int) -> dict[str, Any]:
+    """Every parameter but the level: the longest fine-tune and as much of the collaborative stack as the space
+    allows (the seeds' stack)."""
+    return {
+        P_EPOCHS: max(space.epochs),
+        P_CLUSTERS: clusters,
+        P_QAT: True in space.qat,
+        P_VARIANT: "int8" if "int8" in space.variants else space.variants[0],
+        P_DISTILL: True in space.distill,
+    }
+
+
+def _bisection_order(lo: int, hi: int) -> list[int]:
+    """The integers strictly between lo and hi, middle first, then the middles of the halves, and so on: any
+    prefix spreads evenly over the gap (a batch runs at once, so it cannot wait for the middle's outcome)."""
+    out, queue = [], [(lo, hi)]
+    while queue:  # bounded: every interval pushed is strictly shorter than the one popped
+        a, b = queue.pop(0)
+        m = (a + b) // 2
+        if a < m < b:
+            out.append(m)
+            queue += [(a, m), (m, b)]
+    return out
+
+
+def bisect_params(trials: Sequence[TrialRecord], search: SearchConfig, n_levels: int,
+                  computes: Callable[[dict[str, Any]], str] | None = None) -> list[dict[str, Any]]:
+    """Where the smallest pass lies on the ladder, in the order to try it, at the seeds' stack (the cluster
+    count of the smallest feasible trial, when the space has it).
+
+    Size falls as the level rises, and a higher level is no more likely to pass, so between the most aggressive
+    level that held on validation (`a`) and the least aggressive one above it that did not (`b`), the untried
+    levels are bisected; then the `second_look - 1` levels just below `a` follow, so that the second look has
+    neighbours to fall back on when `a`'s pass was luck. Nothing is proposed before a trial ran at this stack.
+    Levels that compute the same recipe (`computes` gives what a level's params compute; e.g. levels that differ
+    only in a layer the stack does not prune) count as one rung."""
+    space = search.space
+    smallest = sorted((t for t in trials if t.feasible and t.gzip_bytes is not None and t.params
+                       and t.params.get(P_CLUSTERS) in space.clusters), key=lambda t: (t.gzip_bytes, t.number))
+    ks = sorted(k for k in space.clusters if k) or [0]
+    stack = full_stack(space, smallest[0].params[P_CLUSTERS] if smallest else ks[0])
+    at_stack = [t for t in trials if t.params and all(t.params.get(key) == value for key, value in stack.items())]
+    here = [t for t in at_stack if t.state == "complete"]
+    if not here:
+        return []
+    rungs: list[int] = []  # the first level of each distinct recipe, in order
+    for level in range(n_levels):
+        if not rungs or computes is None or (computes({P_LEVEL: level, **stack})
+                                             != computes({P_LEVEL: rungs[-1], **stack})):
+            rungs.append(level)
+
+    def rung(t: TrialRecord) -> int:
+        return bisect_right(rungs, int(t.params[P_LEVEL])) - 1
+
+    tried = {rung(t) for t in at_stack}
+    a = max((rung(t) for t in here if t.feasible), default=-1)
+    b = min((rung(t) for t in here if not t.feasible and rung(t) > a), default=len(rungs))
+    below = [a - i for i in range(1, search.second_look) if a - i >= 0]
+    return [{P_LEVEL: rungs[r], **stack} for r in _bisection_order(a, b) + below if r not in tried]
 
 
 @dataclass(frozen=True)
@@ -197,7 +253,9 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
             sensitivity: SensitivityRecord | None, prunable: dict[str, int], base: Recipe,
             support: ModelSupportRecord | None = None) -> list[Proposal]:
     """The next `n` trials: round 1 = the configured recipe and seeds from the sensitivity table; later rounds
-    = Optuna's TPE sampler (seeded, constrained) over everything seen so far. Duplicates are not proposed.
+    = half (rounded up) bisecting the ladder where the smallest pass lies (`bisect_params`, with
+    `search.bisect`), the rest from Optuna's TPE sampler (seeded, constrained) over everything seen so far.
+    Duplicates are not proposed.
     The search space is narrowed to what the model can take (`fit_to_model`)."""
     cfg, _ = fit_to_model(cfg, support)
     if n <= 0:
@@ -222,6 +280,15 @@ def propose(round_no: int, n: int, trials: Sequence[TrialRecord], cfg: PipelineC
         for params in seed_params(cfg.search, n + 4, [t for t, _ in table]):
             add(Proposal("seed", params, recipe_from_params(params, cfg, table, prunable, support)))
         return out
+    if cfg.search.bisect:
+        share = len(out) + math.ceil(n / 2)
+        def computes(params: dict[str, Any]) -> str:
+            return _recipe_key(recipe_from_params(params, cfg, table, prunable, support))
+
+        for params in bisect_params(trials, cfg.search, n_levels, computes):
+            if len(out) >= share:
+                break
+            add(Proposal("bisect", params, recipe_from_params(params, cfg, table, prunable, support)))
     study = _study(trials, cfg, round_no, n_levels)
     dists = _distributions(cfg.search.space, n_levels)
     for _ in range(4 * n):  # bounded: duplicates are asked again, a few times at most

@@ -157,7 +157,8 @@ def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRe
     metric = data.task.primary
     return SearchRecord(
         enabled=search.enabled,
-        sampler=("optuna TPE (constraints, multivariate, constant liar), rebuilt from the trial records"
+        sampler=(("half of each later round bisects the sparsity ladder, the rest " if search.bisect else "")
+                 + "optuna TPE (constraints, multivariate, constant liar), rebuilt from the trial records"
                  if search.enabled else "none: the configured recipe only"),
         budget={"max_trials": search.max_trials, "max_minutes": search.max_minutes, "rounds": search.rounds},
         metric=metric, baseline_score=baseline.score, baseline_gzip_bytes=baseline.gzip_bytes or 0,
