@@ -36,7 +36,11 @@ def test_the_winner_passes_the_gates_and_beats_the_fixed_recipe(searched: tuple[
     assert outcome.passed, outcome.error
     search = SearchRecord.from_bytes(store.get("runs/s1/search.json"))
     assert search.split == "validation" and search.enabled and search.winner_feasible
-    assert [t.origin for t in search.trials[:2]] == ["recipe", "seed"] and len(search.trials) == 4
+    assert [t.origin for t in search.trials] == ["recipe", "seed", "bisect", "sampler"]
+    seed, bisect = search.trials[1], search.trials[2]  # round 2 bisects the ladder at the seed's stack first
+    assert {k: v for k, v in bisect.params.items() if k != "level"} == \
+        {k: v for k, v in seed.params.items() if k != "level"} and bisect.params["level"] != seed.params["level"]
+    assert search.sampler.startswith("half of each later round bisects")
     fixed = search.trials[0]  # the configured recipe: today's single recipe, on the same data
     winner = next(t for t in search.trials if t.number == search.winner)
     assert fixed.state == "complete" and fixed.gzip_bytes is not None and winner.gzip_bytes is not None

@@ -15,6 +15,7 @@ from shears.stages.search import (
     constraints,
     full_stack,
     levels,
+    monotone_drops,
     pareto_frontier,
     propose,
     recipe_from_config,
@@ -62,6 +63,21 @@ def test_levels_are_the_distinct_allocations_of_the_tolerated_range_in_order() -
         {"conv": 0.9, "logits": 0.95}, {"conv": 0.95, "logits": 0.95}]
     assert [t for t, _ in table] == [0.5, 1.0, 3.0, 4.0, 9.0, 12.0, 15.0, 30.0, 50.0]  # the smallest threshold
     assert levels(_sensitivity(), (2.0, 2.5)) == [(2.0, {"logits": 0.8})]  # a narrow range: one allocation
+
+
+def test_a_rung_measured_cheaper_than_the_one_below_it_does_not_hide_the_rungs_between() -> None:
+    # seed 1's dense layer in the Fashion-MNIST bench: 0.94 measured 26.32 pp, below 0.91-0.93 (26.67-27.53)
+    ladder = [0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97]
+    drops = [18.1, 24.42, 27.37, 26.67, 27.53, 26.32, 30.53, 31.5, 29.38]
+    assert monotone_drops(drops) == pytest.approx(
+        [18.1, 24.42, 27.37, 27.3701, 27.53, 27.5301, 30.53, 31.5, 31.5001])
+    s = SensitivityRecord(baseline_accuracy=0.89, ladder=ladder, layers=[LayerSensitivityRecord(
+        layer="logits", weights=20280,
+        points=[SensitivityPoint(sparsity=p, score=0.89 - d / 100, drop=d)
+                for p, d in zip(ladder, drops, strict=True)])])
+    assert [alloc["logits"] for _, alloc in levels(s, (18.1, 60.0))] == ladder  # every rung is a level
+    assert allocate(s, 27.0) == {"logits": 0.9}  # 0.92 and 0.94 measured under 27 pp, but 0.91 did not
+    assert allocate(s, 60.0) == {"logits": 0.97}
 
 
 def test_the_configured_recipe_is_trial_0_and_seeds_come_from_the_table() -> None:

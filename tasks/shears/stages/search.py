@@ -28,12 +28,32 @@ from shears.stages.bounds import Bounded
 P_LEVEL, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT, P_DISTILL = "level", "epochs", "clusters", "qat", "variant", "distill"
 
 
+# how much more a rung costs than the rung below it at least, when the measurement says it costs less (pp)
+_TIE_BREAK = 1e-4
+
+
+def monotone_drops(drops: Sequence[float]) -> list[float]:
+    """The drops along a layer's ladder (least sparse first) made strictly increasing: each rung costs at least
+    what the rung below cost, plus a hair.
+
+    Magnitude pruning at a higher sparsity removes a superset of the weights, so a smaller measured drop there is
+    the noise of a one-shot measurement (e.g. a dense layer measured 26.3 pp at 0.94 but 27.4-27.5 pp at
+    0.91-0.93). Taken as measured, no threshold allocates 0.91-0.93: the allocation jumps from 0.90 to 0.94 and
+    the search cannot try the rungs between. Strictly increasing, every rung is one threshold of its own."""
+    out: list[float] = []
+    for d in drops:
+        out.append(d if not out else max(d, out[-1] + _TIE_BREAK))
+    return out
+
+
 def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[str, float]:
-    """Per layer, the highest sparsity of the ladder whose drop stays within the threshold (a layer whose
-    smallest rung already costs more is not pruned)."""
+    """Per layer, the highest sparsity of the ladder whose drop (`monotone_drops`) stays within the threshold (a
+    layer whose smallest rung already costs more is not pruned)."""
     out = {}
     for layer in sensitivity.layers:
-        ok = [p.sparsity for p in layer.points if p.drop <= tolerated_drop_pp]
+        points = sorted(layer.points, key=lambda p: p.sparsity)
+        drops = monotone_drops([p.drop for p in points])
+        ok = [p.sparsity for p, d in zip(points, drops, strict=True) if d <= tolerated_drop_pp]
         if ok:
             out[layer.layer] = max(ok)
     return out
@@ -49,7 +69,9 @@ def levels(sensitivity: SensitivityRecord,
     allocations and the narrow bands between (e.g. 0.9 and 0.93 on the Dense layer) are rarely sampled.
     """
     lo, hi = tolerated_drop_pp
-    cuts = sorted({lo, *(p.drop for layer in sensitivity.layers for p in layer.points if lo < p.drop <= hi)})
+    drops = [d for layer in sensitivity.layers
+             for d in monotone_drops([p.drop for p in sorted(layer.points, key=lambda p: p.sparsity)])]
+    cuts = sorted({lo, *(d for d in drops if lo < d <= hi)})
     out: list[tuple[float, dict[str, float]]] = []
     for t in cuts:
         alloc = allocate(sensitivity, t)
