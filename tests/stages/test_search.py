@@ -20,6 +20,7 @@ from shears.stages.search import (
     propose,
     recipe_from_config,
     round_size,
+    second_look_candidates,
     select,
 )
 
@@ -264,3 +265,16 @@ def test_the_search_leaves_out_what_the_model_cannot_take_and_says_why() -> None
                            ({"variant": "int8"}, "the recipe's int8 variant cannot be built")):
         with pytest.raises(ConfigError, match=needle):
             recipe_from_config(build_config({"recipe": recipe}), PRUNABLE, {"logits": 0.8}, support)
+
+
+def test_the_second_look_spends_one_look_per_sparsity_allocation() -> None:
+    def at(number: int, gz: int, sparsity: float, feasible: bool = True) -> TrialRecord:
+        t = _trial(number, gz, 0.88, feasible)
+        return t.model_copy(update={"recipe": t.recipe.model_copy(update={"sparsity": {"logits": sparsity}})})
+
+    # seed 1 of the bench: 0.95, then 0.94 twice (12 and 20 epochs), then 0.93; 0.96 did not pass validation
+    trials = [at(7, 2424, 0.95), at(12, 2626, 0.94), at(11, 2645, 0.94), at(5, 2823, 0.93), at(6, 3153, 0.91),
+              at(10, 2233, 0.96, feasible=False)]
+    assert [t.number for t in second_look_candidates(trials, 3)] == [7, 12, 5]
+    assert [t.number for t in second_look_candidates(trials, 1)] == [7]
+    assert second_look_candidates(trials[-1:], 3) == []

@@ -42,12 +42,13 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
 
 def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
                  feasible: bool) -> tuple[list[TrialRecord], TrialRecord, bool]:
-    """The few smallest feasible trials, scored again on the selection slice no trial saw (and the baseline on
-    it too): the winner is the smallest that still clears every gate's bound there. Without a slice (search
+    """The few smallest feasible trials (one per sparsity allocation: `second_look_candidates`), scored again on
+    the selection slice no trial saw (and the baseline on it too): the winner is the smallest that still clears
+    every gate's bound there. Without a slice (search
     off, selection_fraction 0) or a feasible trial, the validation split's verdict stands."""
     from shears.stages.bounds import bound_metric
     from shears.stages.measure import tflite_outputs
-    from shears.stages.search import Reference, by_size, constraints
+    from shears.stages.search import Reference, constraints, second_look_candidates
 
     search = ctx.cfg.search
     data = splits(ctx)
@@ -62,7 +63,7 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     judged = judged_rows(ctx)
     rescored: dict[int, TrialRecord] = {}
     chosen = None
-    for t in by_size([t for t in done if t.feasible], task.primary)[: search.second_look]:
+    for t in second_look_candidates(done, search.second_look, task.primary):
         deploy = ctx.get(L.trial_file(t.number, "model.tflite"))
         m = bound_metric(task, tflite_outputs(deploy, data.x_sel), data.y_sel, search.confidence, base_sel, judged)
         _, why = constraints(m, t.gzip_bytes or 0, ctx.cfg.gates, ref, all(c.passed for c in t.checks),
