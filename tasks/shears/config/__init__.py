@@ -220,8 +220,9 @@ class SearchConfig(_Frozen):
     # Only the test split's row count is read before evaluate. False: bounds of the true metric.
     predict_test: bool = True
     # The second look: this share of the training rows (seeded, stratified) is held out from every trial; the
-    # `second_look` smallest feasible trials are scored there again, and the winner is the smallest that still
-    # clears its bounds on it. 0: no second look (the smallest feasible trial wins).
+    # smallest feasible trial of each of the `second_look` most aggressive sparsity allocations is scored there
+    # again, and the winner is the smallest that still clears its bounds on it. 0: no second look (the smallest
+    # feasible trial wins).
     selection_fraction: float = Field(0.1, ge=0, le=0.5)
     # ... but only when that slice holds at least this many rows: a 90 % bound on fewer than ~1,000 rows is
     # more than ±1 pp wide (Wilson, accuracy near 0.9), too wide to tell apart trials the gates put within

@@ -67,7 +67,7 @@ class TrialRecord(Record, schema="shears.trial/v1"):
     # much worse than the baseline on the same rows at worst (pp, or % of the baseline for errors)
     bound: float | None = None
     worse_bound: float | None = None
-    # the second look: the same on the selection slice (only the few smallest feasible trials are re-scored)
+    # the second look: the same on the selection slice (only a few small feasible trials, one per allocation)
     selection_score: float | None = None
     selection_bound: float | None = None
     selection_worse_bound: float | None = None
