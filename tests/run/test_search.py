@@ -139,4 +139,5 @@ def test_the_search_gate_names_a_second_look_that_held_nothing() -> None:
                           confidence=0.9, selection_rows=5400, second_look=[0, 1])
     gate = search_gate(record)
     assert not gate.passed and "2 trial(s) met the gates on the validation split at 90% confidence, but none of " \
-        "the 2 smallest held on the 5,400-row selection slice; the smallest, trial 0" in gate.reason
+        "the 2 re-scored (one per allocation) held on the 5,400-row selection slice; the smallest, trial 0" \
+        in gate.reason

@@ -86,8 +86,9 @@ def search_gate(search: SearchRecord) -> GateRecord:
                   f"({feasible} of {len(search.trials)} trials did){held}: ok")
     elif won.selection_feasible is False:
         reason = (f"{feasible} trial(s) met the gates on the validation split{at}, but none of the "
-                  f"{len(search.second_look)} smallest held on the {search.selection_rows or 0:,}-row selection "
-                  f"slice; the smallest, trial {won.number} ({won.recipe.describe()}): "
+                  f"{len(search.second_look)} re-scored (one per allocation) held on the "
+                  f"{search.selection_rows or 0:,}-row selection slice; the smallest, trial {won.number} "
+                  f"({won.recipe.describe()}): "
                   f"{'; '.join(won.selection_violations)}: FAILED")
     else:
         reason = (f"no trial met the gates on the validation split{at}; closest: trial {won.number} "
