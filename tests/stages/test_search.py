@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from shears.config import GateConfig, build_config
+from shears.config import build_config
 from shears.records import LayerSensitivityRecord, Recipe, SensitivityPoint, SensitivityRecord, TrialRecord
 from shears.stages.search import (
     P_CLUSTERS,
     P_EPOCHS,
     P_LEVEL,
-    Reference,
     allocate,
     bisect_params,
-    constraints,
     full_stack,
     levels,
     monotone_drops,
-    pareto_frontier,
     propose,
     recipe_from_config,
     round_size,
-    second_look_candidates,
-    select,
 )
 
 PRUNABLE = {"conv": 108, "logits": 20280}
@@ -190,42 +185,6 @@ def test_a_recipe_section_is_validated_and_resolved() -> None:
         build_config({"search": {"ladder": [0.9, 0.5]}})
 
 
-def test_the_gates_become_constraints_on_the_validation_split() -> None:
-    from shears.stages.bounds import Bounded
-
-    def m(score: float, bound: float | None = None, worse: float | None = 1.0) -> Bounded:
-        return Bounded(score, score if bound is None else bound, worse, 6000, 0.9)
-
-    ref = Reference(score=0.89, gzip_bytes=78_000, no_skill=0.1)
-    gates = GateConfig(min_accuracy=0.875, max_accuracy_drop_pp=1.5, min_compression_ratio=20.0)
-    ok, why = constraints(m(0.88), 3_500, gates, ref, True)
-    assert why == [] and all(c <= 0 for c in ok)
-    _, why = constraints(m(0.87), 3_500, gates, ref, True)
-    assert any("accuracy 0.8700, at least 0.8700 (at 90% confidence on 6,000 rows) < min_accuracy 0.8750" in w
-               for w in why)
-    _, why = constraints(m(0.88), 4_000, gates, ref, True)
-    assert any("min_compression_ratio" in w for w in why)
-    # the point clears the floor, its bound does not: the trial is not feasible (the winner's curse)
-    _, why = constraints(m(0.88, bound=0.872), 3_500, gates, ref, True)
-    assert why == ["accuracy 0.8800, at least 0.8720 (at 90% confidence on 6,000 rows) < min_accuracy 0.8750"]
-    _, why = constraints(m(0.88, worse=1.8), 3_500, gates, ref, True)  # the paired drop bound, not 0.89 - 0.88
-    assert why == ["drop up to 1.80 pp from baseline 0.8900 (at 90% confidence on 6,000 rows, paired) > 1.50 pp"]
-    _, why = constraints(m(0.88), 3_500, gates, ref, False)
-    assert why == ["the .tflite does not hold the recipe's sparsity/clusters"]
-
-
-def test_the_winner_is_the_smallest_feasible_else_the_closest() -> None:
-    trials = [_trial(0, 52_000, 0.95, True), _trial(1, 13_000, 0.96, True), _trial(2, 7_000, 0.83, False),
-              _trial(3, 13_000, 0.97, True)]
-    winner, feasible = select(trials)
-    assert (winner.number, feasible) == (3, True)  # same size as trial 1, more accurate
-    assert pareto_frontier(trials) == [2, 3]
-    none = [_trial(0, 9_000, 0.8, False, [3.0, -1.0]), _trial(1, 8_000, 0.7, False, [9.0, 2.0]),
-            _trial(2, 7_000, 0.85, False, [1.0, -2.0])]
-    winner, feasible = select(none)
-    assert (winner.number, feasible) == (2, False)
-
-
 def test_rounds_respect_the_budget() -> None:
     cfg = build_config({"search": {"max_trials": 6, "rounds": 2, "trials_per_round": 4, "max_minutes": 10}})
     s = cfg.search
@@ -265,16 +224,3 @@ def test_the_search_leaves_out_what_the_model_cannot_take_and_says_why() -> None
                            ({"variant": "int8"}, "the recipe's int8 variant cannot be built")):
         with pytest.raises(ConfigError, match=needle):
             recipe_from_config(build_config({"recipe": recipe}), PRUNABLE, {"logits": 0.8}, support)
-
-
-def test_the_second_look_spends_one_look_per_sparsity_allocation() -> None:
-    def at(number: int, gz: int, sparsity: float, feasible: bool = True) -> TrialRecord:
-        t = _trial(number, gz, 0.88, feasible)
-        return t.model_copy(update={"recipe": t.recipe.model_copy(update={"sparsity": {"logits": sparsity}})})
-
-    # seed 1 of the bench: 0.95, then 0.94 twice (12 and 20 epochs), then 0.93; 0.96 did not pass validation
-    trials = [at(7, 2424, 0.95), at(12, 2626, 0.94), at(11, 2645, 0.94), at(5, 2823, 0.93), at(6, 3153, 0.91),
-              at(10, 2233, 0.96, feasible=False)]
-    assert [t.number for t in second_look_candidates(trials, 3)] == [7, 12, 5]
-    assert [t.number for t in second_look_candidates(trials, 1)] == [7]
-    assert second_look_candidates(trials[-1:], 3) == []

@@ -19,7 +19,7 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
     """Pick the winner (smallest trial passing every gate on the validation split, else the closest one), make
     its files the run's models and records, convert the other configured variants, and write search.json."""
     from shears.errors import GateFailure
-    from shears.stages.search import select
+    from shears.stages.judge import select
 
     with timed(ctx, "select", machine=True):
         done = trials(ctx)
@@ -47,8 +47,8 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     every gate's bound there. Without a slice (search
     off, selection_fraction 0) or a feasible trial, the validation split's verdict stands."""
     from shears.stages.bounds import bound_metric
+    from shears.stages.judge import Reference, constraints, second_look_candidates
     from shears.stages.measure import tflite_outputs
-    from shears.stages.search import Reference, constraints, second_look_candidates
 
     search = ctx.cfg.search
     data = splits(ctx)
@@ -151,7 +151,8 @@ def _phase_seconds(ctx: RunContext) -> dict[str, float]:
 
 def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord], winner: TrialRecord,
                    feasible: bool) -> SearchRecord:
-    from shears.stages.search import fit_to_model, pareto_frontier
+    from shears.stages.judge import pareto_frontier
+    from shears.stages.search import fit_to_model
 
     search = ctx.cfg.search
     data = splits(ctx)

@@ -89,8 +89,8 @@ def step_trial(ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
     from shears.stages.compress import compress
     from shears.stages.convert import convert_variant, representative_samples, trim_verified
     from shears.stages.inspect import check_tflite, structure_gzip_bytes
+    from shears.stages.judge import Reference, constraints
     from shears.stages.measure import gzip_size, tflite_output_levels, tflite_outputs
-    from shears.stages.search import Reference, constraints
 
     number = int(item["trial"])
     plan = ctx.get_record(TrialRecord, L.trial_file(number, "plan.json"))
