@@ -50,12 +50,20 @@ def allocate(sensitivity: SensitivityRecord, tolerated_drop_pp: float) -> dict[s
     """Per layer, the highest sparsity of the ladder whose drop (`monotone_drops`) stays within the threshold (a
     layer whose smallest rung already costs more is not pruned)."""
     out = {}
+    for layer, ladder in _ladders(sensitivity).items():
+        ok = [sparsity for sparsity, drop in ladder if drop <= tolerated_drop_pp]
+        if ok:
+            out[layer] = max(ok)
+    return out
+
+
+def _ladders(sensitivity: SensitivityRecord) -> dict[str, list[tuple[float, float]]]:
+    """Per layer, (sparsity, drop) up its ladder with the drops made strictly increasing (`monotone_drops`)."""
+    out = {}
     for layer in sensitivity.layers:
         points = sorted(layer.points, key=lambda p: p.sparsity)
-        drops = monotone_drops([p.drop for p in points])
-        ok = [p.sparsity for p, d in zip(points, drops, strict=True) if d <= tolerated_drop_pp]
-        if ok:
-            out[layer.layer] = max(ok)
+        out[layer.layer] = list(zip([p.sparsity for p in points], monotone_drops([p.drop for p in points]),
+                                    strict=True))
     return out
 
 
@@ -69,8 +77,7 @@ def levels(sensitivity: SensitivityRecord,
     allocations and the narrow bands between (e.g. 0.9 and 0.93 on the Dense layer) are rarely sampled.
     """
     lo, hi = tolerated_drop_pp
-    drops = [d for layer in sensitivity.layers
-             for d in monotone_drops([p.drop for p in sorted(layer.points, key=lambda p: p.sparsity)])]
+    drops = [d for ladder in _ladders(sensitivity).values() for _, d in ladder]
     cuts = sorted({lo, *(d for d in drops if lo < d <= hi)})
     out: list[tuple[float, dict[str, float]]] = []
     for t in cuts:
@@ -249,10 +256,12 @@ def bisect_params(trials: Sequence[TrialRecord], search: SearchConfig, n_levels:
     if not here:
         return []
     rungs: list[int] = []  # the first level of each distinct recipe, in order
+    last: str | None = None
     for level in range(n_levels):
-        if not rungs or computes is None or (computes({P_LEVEL: level, **stack})
-                                             != computes({P_LEVEL: rungs[-1], **stack})):
+        key = computes({P_LEVEL: level, **stack}) if computes is not None else str(level)
+        if key != last:
             rungs.append(level)
+            last = key
 
     def rung(t: TrialRecord) -> int:
         return bisect_right(rungs, int(t.params[P_LEVEL])) - 1

@@ -44,8 +44,8 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
                  feasible: bool) -> tuple[list[TrialRecord], TrialRecord, bool]:
     """The few smallest feasible trials (one per sparsity allocation: `second_look_candidates`), scored again on
     the selection slice no trial saw (and the baseline on it too): the winner is the smallest that still clears
-    every gate's bound there. Without a slice (search
-    off, selection_fraction 0) or a feasible trial, the validation split's verdict stands."""
+    every gate's bound there. Without a slice (search off, selection_fraction 0) or a feasible trial, the
+    validation split's verdict stands."""
     from shears.stages.bounds import bound_metric
     from shears.stages.judge import Reference, constraints, second_look_candidates
     from shears.stages.measure import tflite_outputs
