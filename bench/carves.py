@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> int:
-    from fashion_mnist import build_npz
+    from fashion_mnist import fashion_npz
     from rich.console import Console
     from rich.table import Table
     from shears.config import ModelConfig
@@ -34,10 +34,7 @@ def main() -> int:
     ap.add_argument("--splits", type=int, nargs="+", default=list(range(8)))
     ap.add_argument("--model-seed", type=int, default=0)
     args = ap.parse_args()
-    npz = ROOT / "bench" / "out" / "fashion_mnist.npz"
-    if not npz.exists():
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        build_npz(npz)
+    npz = fashion_npz()
     arrays = np.load(npz)
     x, y = arrays["x"], arrays["y"]
     # the real test images are never loaded: ten training rows stand in for the source's own test split, so that

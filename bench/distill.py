@@ -31,7 +31,7 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import numpy as np
-    from fashion_mnist import build_npz
+    from fashion_mnist import fashion_npz
     from shears.config import load_config
     from shears.records import Recipe
     from shears.stages.baseline import train_baseline
@@ -41,11 +41,7 @@ def main() -> int:
     from shears.stages.data import parse_dataset, split
     from shears.stages.measure import gzip_size, tflite_outputs
 
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    npz = out / "fashion_mnist.npz"
-    if not npz.exists():
-        build_npz(npz)
+    npz = fashion_npz()
     cfg = load_config(ROOT / "bench" / "fashion_search.yaml", {"data.uri": str(npz)})
     raw = parse_dataset(npz.read_bytes(), str(npz))
     data = split(raw, cfg.data.test_fraction, cfg.data.split_seed, 10, cfg.data.validation_fraction,

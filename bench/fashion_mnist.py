@@ -41,6 +41,15 @@ def build_npz(out: Path) -> None:
     out.write_bytes(buf.getvalue())
 
 
+def fashion_npz() -> Path:
+    """bench/out/fashion_mnist.npz (all 70,000 images), built from the Debian package's idx files the first time."""
+    npz = ROOT / "bench" / "out" / "fashion_mnist.npz"
+    if not npz.exists():
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        build_npz(npz)
+    return npz
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--config", default=str(ROOT / "bench" / "fashion_mnist.yaml"))
@@ -54,10 +63,7 @@ def main() -> int:
     from shears.store import LocalStore
 
     out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    npz = out / "fashion_mnist.npz"
-    if not npz.exists():
-        build_npz(npz)
+    npz = fashion_npz()
     store_dir = out / "fashion-store"
     shutil.rmtree(store_dir, ignore_errors=True)
     cfg = load_config(args.config, {"data.uri": str(npz)})

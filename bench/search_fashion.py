@@ -63,7 +63,7 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.jobs > 1:
         os.environ["SHEARS_SEARCH_JOBS"] = str(args.jobs)
-    from fashion_mnist import build_npz
+    from fashion_mnist import fashion_npz
     from rich.console import Console
     from rich.table import Table
     from shears.config import load_config
@@ -71,9 +71,7 @@ def main() -> int:
 
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    npz = out / "fashion_mnist.npz"
-    if not npz.exists():
-        build_npz(npz)
+    npz = fashion_npz()
     floor = TARGETS[args.target]
     con = Console(width=200)
     budget = f", search.max_minutes {args.max_minutes:g}" if args.max_minutes is not None else ""
