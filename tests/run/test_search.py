@@ -101,9 +101,10 @@ def test_the_search_never_reads_the_test_split(tmp_path: Path) -> None:
     assert results["select"]["trials"] == 3 and MetricsRecord.from_bytes(store.get("staging/iso/metrics.json"))
 
 
-def test_the_second_look_rescores_the_smallest_passes_on_rows_no_trial_saw(tmp_path: Path) -> None:
-    """A selection slice carved from training: no trial is scored on it; the smallest feasible trials are, then,
-    and the published one held its bounds there (and the baseline was measured on the same rows)."""
+def test_the_second_look_walks_the_passes_largest_first_on_rows_no_trial_saw(tmp_path: Path) -> None:
+    """A selection slice carved from training: no trial is scored on it; the feasible trials are, then, largest
+    first until one fails, and the published one held its bounds there (and the baseline was measured on the
+    same rows)."""
     store = LocalStore(tmp_path)
     search = {**CHEAP, "max_trials": 3, "rounds": 1, "trials_per_round": 3, "selection_fraction": 0.15,
               "min_selection_rows": 50, "second_look": 2, "confidence": 0.8}
@@ -113,8 +114,15 @@ def test_the_second_look_rescores_the_smallest_passes_on_rows_no_trial_saw(tmp_p
     rows = ValidationRecord.from_bytes(store.get("runs/look/validation.json")).split_rows or {}
     assert record.selection_rows == rows["selection"] >= 50 and record.confidence == 0.8
     assert record.judged_rows == rows["test"] > 0  # the bounds are of what the test split will measure
-    assert record.second_look and record.second_look[0] == min(
-        (t for t in record.trials if t.feasible), key=lambda t: (t.gzip_bytes or 0, t.number)).number
+    by = {t.number: t for t in record.trials}
+    looked = [by[n] for n in record.second_look]  # largest first, until the first that fails on the slice
+    assert looked and [t.gzip_bytes or 0 for t in looked] == sorted((t.gzip_bytes or 0 for t in looked), reverse=True)
+    held = [bool(t.selection_feasible) for t in looked]
+    assert held[0] and held == sorted(held, reverse=True) and held.count(False) <= 1
+    assert record.winner == looked[held.count(True) - 1].number  # the last that held
+    smallest = min((t for t in record.trials if t.feasible), key=lambda t: (t.gzip_bytes or 0, t.number))
+    if all(held):  # a walk that never failed reached the smallest
+        assert looked[-1].number == smallest.number
     winner = next(t for t in record.trials if t.number == record.winner)
     assert winner.selection_feasible and winner.selection_score is not None and winner.selection_bound is not None
     assert winner.selection_bound <= winner.selection_score
@@ -130,14 +138,16 @@ def test_the_search_gate_names_a_second_look_that_held_nothing() -> None:
     from shears.run.steps.gate import search_gate
 
     recipe = Recipe(sparsity={"logits": 0.95}, prune_epochs=2, variant="int8")
+    # trial 1 (the larger) was re-scored first and failed, so the walk stopped before trial 0
     trials = [TrialRecord(number=n, round=1, origin="seed", recipe=recipe, state="complete", score=0.9,
-                          gzip_bytes=3000 + n, feasible=True, selection_feasible=False,
-                          selection_violations=[f"accuracy 0.86, at least 0.85 < min_accuracy 0.8749 ({n})"])
+                          gzip_bytes=3000 + n, feasible=True, selection_feasible=False if n else None,
+                          selection_violations=["accuracy 0.86, at least 0.85 < min_accuracy 0.8749"] if n else [])
               for n in range(2)]
     record = SearchRecord(enabled=True, sampler="x", budget={}, baseline_score=0.89, baseline_gzip_bytes=78_000,
-                          no_skill_score=0.1, trials=trials, winner=0, winner_feasible=False, frontier=[0],
-                          confidence=0.9, selection_rows=5400, second_look=[0, 1])
+                          no_skill_score=0.1, trials=trials, winner=1, winner_feasible=False, frontier=[0],
+                          confidence=0.9, selection_rows=5400, second_look=[1])
     gate = search_gate(record)
-    assert not gate.passed and "2 trial(s) met the gates on the validation split at 90% confidence, but none of " \
-        "the 2 re-scored (one per allocation) held on the 5,400-row selection slice; the smallest, trial 0" \
+    assert not gate.passed and "2 trial(s) met the gates on the validation split at 90% confidence, but the " \
+        "first the second look re-scored (the largest, trial 1: " in gate.reason
+    assert "did not hold on the 5,400-row selection slice, so none smaller can be trusted: accuracy 0.86" \
         in gate.reason

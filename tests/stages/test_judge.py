@@ -50,7 +50,7 @@ def test_the_winner_is_the_smallest_feasible_else_the_closest() -> None:
     assert (winner.number, feasible) == (2, False)
 
 
-def test_the_second_look_spends_one_look_per_sparsity_allocation() -> None:
+def test_the_second_look_walks_one_trial_per_sparsity_allocation_largest_first() -> None:
     def at(number: int, gz: int, sparsity: float, feasible: bool = True) -> TrialRecord:
         t = _trial(number, gz, 0.88, feasible)
         return t.model_copy(update={"recipe": t.recipe.model_copy(update={"sparsity": {"logits": sparsity}})})
@@ -58,6 +58,7 @@ def test_the_second_look_spends_one_look_per_sparsity_allocation() -> None:
     # seed 1 of the bench: 0.95, then 0.94 twice (12 and 20 epochs), then 0.93; 0.96 did not pass validation
     trials = [at(7, 2424, 0.95), at(12, 2626, 0.94), at(11, 2645, 0.94), at(5, 2823, 0.93), at(6, 3153, 0.91),
               at(10, 2233, 0.96, feasible=False)]
-    assert [t.number for t in second_look_candidates(trials, 3)] == [7, 12, 5]
+    assert [t.number for t in second_look_candidates(trials)] == [6, 5, 12, 7]  # the 20-epoch 0.94 never
+    assert [t.number for t in second_look_candidates(trials, 3)] == [5, 12, 7]  # the 3 most aggressive
     assert [t.number for t in second_look_candidates(trials, 1)] == [7]
     assert second_look_candidates(trials[-1:], 3) == []

@@ -116,7 +116,7 @@ def _at_level(number: int, level: int, feasible: bool, cfg, **stack) -> TrialRec
 def test_bisection_splits_the_gap_between_the_level_that_held_and_the_one_that_did_not() -> None:
     cfg = build_config({"search": {"space": {"clusters": [4], "epochs": [12, 20], "qat": [True],
                                              "distill": [True]}}})
-    # levels 2 and 4 held, 10 did not: the gap is 5..9, middle first; then the two below 4 (second_look 3)
+    # levels 2 and 4 held, 10 did not: the gap is 5..9, middle first; then the two below 4 (FALLBACK_RUNGS)
     done = [_at_level(1, 2, True, cfg), _at_level(2, 4, True, cfg), _at_level(3, 10, False, cfg)]
     order = [p[P_LEVEL] for p in bisect_params(done, cfg.search, 13)]
     assert order == [7, 5, 8, 6, 9, 3]  # 2 was tried

@@ -220,15 +220,18 @@ class SearchConfig(_Frozen):
     # Only the test split's row count is read before evaluate. False: bounds of the true metric.
     predict_test: bool = True
     # The second look: this share of the training rows (seeded, stratified) is held out from every trial; the
-    # smallest feasible trial of each of the `second_look` most aggressive sparsity allocations is scored there
-    # again, and the winner is the smallest that still clears its bounds on it. 0: no second look (the smallest
+    # smallest feasible trial of each sparsity allocation is scored there again, largest first, and the last one
+    # to clear its bounds before the first that does not is the winner (a fixed-sequence test: however many
+    # looks it takes, the winner passed by luck no more often than with one). 0: no second look (the smallest
     # feasible trial wins).
     selection_fraction: float = Field(0.1, ge=0, le=0.5)
     # ... but only when that slice holds at least this many rows: a 90 % bound on fewer than ~1,000 rows is
     # more than ±1 pp wide (Wilson, accuracy near 0.9), too wide to tell apart trials the gates put within
     # 1-2 pp of each other, and those rows would be taken from training for nothing (digits: 129 rows)
     min_selection_rows: int = Field(1000, ge=1)
-    second_look: int = Field(3, ge=1, le=20)
+    # ... over the `second_look` most aggressive allocations only (the walk starts at the largest of them, and
+    # a start that fails publishes nothing); None: every feasible allocation, so the walk starts where it holds
+    second_look: int | None = Field(None, ge=1, le=500)
     # Half of each later round (rounded up) bisects the sparsity ladder at the seeds' stack, between the most
     # aggressive level that held on validation and the least aggressive one above it that did not, then fills in
     # the levels just below the one that held (candidates for the second look); TPE proposes the rest. The

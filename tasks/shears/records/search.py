@@ -67,7 +67,7 @@ class TrialRecord(Record, schema="shears.trial/v1"):
     # much worse than the baseline on the same rows at worst (pp, or % of the baseline for errors)
     bound: float | None = None
     worse_bound: float | None = None
-    # the second look: the same on the selection slice (only a few small feasible trials, one per allocation)
+    # the second look: the same on the selection slice (feasible trials, one per allocation, largest first)
     selection_score: float | None = None
     selection_bound: float | None = None
     selection_worse_bound: float | None = None
@@ -114,4 +114,4 @@ class SearchRecord(Record, schema="shears.search/v1", file="search.json"):
     # the bounds predict what evaluate measures on a test split of this many rows (None: bounds of the true metric)
     judged_rows: int | None = None
     selection_rows: int | None = None  # rows of the selection slice of the second look (None: no second look)
-    second_look: list[int] = Field(default_factory=list)  # the trials re-scored there, smallest first
+    second_look: list[int] = Field(default_factory=list)  # the trials re-scored there, in order: largest first

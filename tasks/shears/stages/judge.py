@@ -131,22 +131,25 @@ def by_size(trials: Sequence[TrialRecord], metric: str = "accuracy") -> list[Tri
     return sorted(trials, key=lambda t: (t.gzip_bytes or 0, _best_first(metric, t.score), t.number))
 
 
-def second_look_candidates(trials: Sequence[TrialRecord], n: int, metric: str = "accuracy") -> list[TrialRecord]:
-    """The trials the second look re-scores, in the order it tries them: the smallest feasible trial of each of
-    the `n` most aggressive sparsity allocations that have one, smallest first.
+def second_look_candidates(trials: Sequence[TrialRecord], n: int | None = None,
+                           metric: str = "accuracy") -> list[TrialRecord]:
+    """The trials the second look re-scores, in the order it tries them: the smallest feasible trial of each
+    sparsity allocation (of the `n` most aggressive ones that have one; None: all), largest first.
 
-    One look per allocation: two trials that prune to the same sparsities (another fine-tune length, say) stand
-    or fall on the slice together far more often than not, and a batch of the search's trials bunched at its
-    most aggressive rung would otherwise spend every look there and leave no rung below it to fall back on."""
+    Largest first because the second look is a fixed-sequence test: it walks from the trial most likely to hold
+    toward the smallest and stops at the first that fails on the slice, so the chance that the one it publishes
+    held by luck is that of one look, however many it takes (the order is fixed by the validation records and
+    sizes, before the slice is read). One look per allocation: two trials that prune to the same sparsities
+    (another fine-tune length, say) stand or fall on the slice together far more often than not."""
     out: list[TrialRecord] = []
     seen: set[str] = set()
     for t in by_size([t for t in trials if t.state == "complete" and t.gzip_bytes is not None and t.feasible],
                      metric):
         key = repr(sorted(t.recipe.sparsity.items()))
-        if key not in seen and len(out) < n:
+        if key not in seen:
             seen.add(key)
             out.append(t)
-    return out
+    return out[:n][::-1]
 
 
 def select(trials: Sequence[TrialRecord], metric: str = "accuracy") -> tuple[TrialRecord, bool]:

@@ -30,6 +30,9 @@ P_LEVEL, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT, P_DISTILL = "level", "epochs", 
 
 # how much more a rung costs than the rung below it at least, when the measurement says it costs less (pp)
 _TIE_BREAK = 1e-4
+# the rungs just below the most aggressive one that held on validation that the bisection fills in: where the
+# second look steps back to when that pass was luck (two: what three looks per search had, before the walk)
+FALLBACK_RUNGS = 2
 
 
 def monotone_drops(drops: Sequence[float]) -> list[float]:
@@ -242,8 +245,8 @@ def bisect_params(trials: Sequence[TrialRecord], search: SearchConfig, n_levels:
 
     Size falls as the level rises, and a higher level is no more likely to pass, so between the most aggressive
     level that held on validation (`a`) and the least aggressive one above it that did not (`b`), the untried
-    levels are bisected; then the `second_look - 1` levels just below `a` follow, so that the second look has
-    neighbours to fall back on when `a`'s pass was luck. Nothing is proposed before a trial ran at this stack.
+    levels are bisected; then the `FALLBACK_RUNGS` levels just below `a` follow, so that the second look has
+    neighbours to step back to when `a`'s pass was luck. Nothing is proposed before a trial ran at this stack.
     Levels that compute the same recipe (`computes` gives what a level's params compute; e.g. levels that differ
     only in a layer the stack does not prune) count as one rung."""
     space = search.space
@@ -269,7 +272,7 @@ def bisect_params(trials: Sequence[TrialRecord], search: SearchConfig, n_levels:
     tried = {rung(t) for t in at_stack}
     a = max((rung(t) for t in here if t.feasible), default=-1)
     b = min((rung(t) for t in here if not t.feasible and rung(t) > a), default=len(rungs))
-    below = [a - i for i in range(1, search.second_look) if a - i >= 0]
+    below = [a - i for i in range(1, FALLBACK_RUNGS + 1) if a - i >= 0]
     return [{P_LEVEL: rungs[r], **stack} for r in _bisection_order(a, b) + below if r not in tried]
 
 

@@ -79,16 +79,15 @@ def search_gate(search: SearchRecord) -> GateRecord:
     at = f" at {search.confidence:.0%} confidence" if search.confidence is not None else ""
     if at and search.judged_rows:
         at += f" (bounds of what the {search.judged_rows:,}-row test split will measure)"
-    held = (f"; it held on the {search.selection_rows:,}-row selection slice (second look at trials "
-            f"{', '.join(map(str, search.second_look))})" if won.selection_feasible else "")
+    held = (f"; it held on the {search.selection_rows:,}-row selection slice (second look, largest first, at "
+            f"trials {', '.join(map(str, search.second_look))})" if won.selection_feasible else "")
     if search.winner_feasible:
         reason = (f"trial {won.number} ({won.recipe.describe()}) met every gate on the validation split{at} "
                   f"({feasible} of {len(search.trials)} trials did){held}: ok")
     elif won.selection_feasible is False:
-        reason = (f"{feasible} trial(s) met the gates on the validation split{at}, but none of the "
-                  f"{len(search.second_look)} re-scored (one per allocation) held on the "
-                  f"{search.selection_rows or 0:,}-row selection slice; the smallest, trial {won.number} "
-                  f"({won.recipe.describe()}): "
+        reason = (f"{feasible} trial(s) met the gates on the validation split{at}, but the first the second "
+                  f"look re-scored (the largest, trial {won.number}: {won.recipe.describe()}) did not hold on the "
+                  f"{search.selection_rows or 0:,}-row selection slice, so none smaller can be trusted: "
                   f"{'; '.join(won.selection_violations)}: FAILED")
     else:
         reason = (f"no trial met the gates on the validation split{at}; closest: trial {won.number} "

@@ -42,10 +42,11 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
 
 def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
                  feasible: bool) -> tuple[list[TrialRecord], TrialRecord, bool]:
-    """The few smallest feasible trials (one per sparsity allocation: `second_look_candidates`), scored again on
-    the selection slice no trial saw (and the baseline on it too): the winner is the smallest that still clears
-    every gate's bound there. Without a slice (search off, selection_fraction 0) or a feasible trial, the
-    validation split's verdict stands."""
+    """The feasible trials (one per sparsity allocation: `second_look_candidates`), scored again on the
+    selection slice no trial saw (and the baseline on it too), largest first: each that clears every gate's
+    bound there becomes the winner, and the first that does not ends the walk (a fixed-sequence test, so the
+    winner held by luck no more often than one look would). Without a slice (search off, selection_fraction 0)
+    or a feasible trial, the validation split's verdict stands."""
     from shears.stages.bounds import bound_metric
     from shears.stages.judge import Reference, constraints, second_look_candidates
     from shears.stages.measure import tflite_outputs
@@ -71,13 +72,13 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
         rescored[t.number] = t.model_copy(update={
             "selection_score": round(m.score, 6), "selection_bound": m.bound, "selection_worse_bound": m.worse_bound,
             "selection_feasible": not why, "selection_violations": why})
-        if not why:
-            chosen = rescored[t.number]
+        if why:
             break
+        chosen = rescored[t.number]
     done = [rescored.get(t.number, t) for t in done]
     if chosen is not None:
         return done, chosen, True
-    return done, next(iter(rescored.values())), False  # the smallest re-scored (none held): the closest
+    return done, next(iter(rescored.values())), False  # the first re-scored did not hold: the closest
 
 
 def why_no_trial(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord]) -> str:
