@@ -6,13 +6,15 @@ Split from shears.stages.search (which proposes the trials); nothing here trains
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from shears.config import GateConfig
 from shears.records import TrialRecord
 from shears.stages.bounds import Bounded
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,19 @@ def second_look_candidates(trials: Sequence[TrialRecord], n: int | None = None,
             seen.add(key)
             out.append(t)
     return out[:n][::-1]
+
+
+def walk(candidates: Sequence[T], holds: Callable[[T], bool]) -> T | None:
+    """A fixed-sequence test: try `candidates` in their (pre-set) order and stop at the first that does not hold;
+    the last that did (None: the first did not). A candidate is tried only if every one before it held, so the
+    chance of taking one that truly fails is that of a single test, whatever the number tried (the first truly
+    failing one in the order must pass by luck for anything after it to be reached)."""
+    last = None
+    for c in candidates:
+        if not holds(c):
+            break
+        last = c
+    return last
 
 
 def select(trials: Sequence[TrialRecord], metric: str = "accuracy") -> tuple[TrialRecord, bool]:

@@ -48,36 +48,36 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     winner held by luck no more often than one look would). Without a slice (search off, selection_fraction 0)
     or a feasible trial, the validation split's verdict stands."""
     from shears.stages.bounds import bound_metric
-    from shears.stages.judge import Reference, constraints, second_look_candidates
+    from shears.stages.judge import Reference, constraints, second_look_candidates, walk
     from shears.stages.measure import tflite_outputs
 
     search = ctx.cfg.search
     data = splits(ctx)
     if not search.enabled or not feasible or data.x_sel is None or data.y_sel is None:
         return done, winner, feasible
-    task = data.task
+    task, x_sel, y_sel = data.task, data.x_sel, data.y_sel
     base_sel = baseline_outputs(ctx, "sel")
     baseline = ctx.get_record(BaselineRecord)
-    base_score = task.metrics(base_sel, data.y_sel)[task.primary] if base_sel is not None else baseline.score
-    no_skill = task.no_skill(data.y_train, data.y_sel).get(task.primary, 0.0)
+    base_score = task.metrics(base_sel, y_sel)[task.primary] if base_sel is not None else baseline.score
+    no_skill = task.no_skill(data.y_train, y_sel).get(task.primary, 0.0)
     ref = Reference(base_score, baseline.gzip_bytes or 0, no_skill, task.primary)
     judged = judged_rows(ctx)
     rescored: dict[int, TrialRecord] = {}
-    chosen = None
-    for t in second_look_candidates(done, search.second_look, task.primary):
+
+    def holds(t: TrialRecord) -> bool:
         deploy = ctx.get(L.trial_file(t.number, "model.tflite"))
-        m = bound_metric(task, tflite_outputs(deploy, data.x_sel), data.y_sel, search.confidence, base_sel, judged)
+        m = bound_metric(task, tflite_outputs(deploy, x_sel), y_sel, search.confidence, base_sel, judged)
         _, why = constraints(m, t.gzip_bytes or 0, ctx.cfg.gates, ref, all(c.passed for c in t.checks),
                              t.output_problem)
         rescored[t.number] = t.model_copy(update={
             "selection_score": round(m.score, 6), "selection_bound": m.bound, "selection_worse_bound": m.worse_bound,
             "selection_feasible": not why, "selection_violations": why})
-        if why:
-            break
-        chosen = rescored[t.number]
+        return not why
+
+    last = walk(second_look_candidates(done, search.second_look, task.primary), holds)
     done = [rescored.get(t.number, t) for t in done]
-    if chosen is not None:
-        return done, chosen, True
+    if last is not None:
+        return done, rescored[last.number], True
     return done, next(iter(rescored.values())), False  # the first re-scored did not hold: the closest
 
 
