@@ -152,7 +152,7 @@ def _phase_seconds(ctx: RunContext) -> dict[str, float]:
 
 def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord], winner: TrialRecord,
                    feasible: bool) -> SearchRecord:
-    from shears.stages.judge import pareto_frontier
+    from shears.stages.judge import pareto_frontier, second_look_candidates
     from shears.stages.search import fit_to_model
 
     search = ctx.cfg.search
@@ -171,7 +171,8 @@ def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRe
         confidence=search.confidence if search.enabled else None,
         judged_rows=judged_rows(ctx) if search.enabled else None,
         selection_rows=len(data.x_sel) if data.x_sel is not None else None,
-        second_look=[t.number for t in done if t.selection_feasible is not None],
+        second_look=[t.number for t in second_look_candidates(done, search.second_look, metric)
+                     if t.selection_feasible is not None],  # in the walk's order
     )
 
 
