@@ -28,7 +28,7 @@ bench-fashion: setup  ## Fashion-MNIST with the TF tutorial's settings (needs De
 bench-dag: setup
 	.venv/bin/python bench/dag_vs_cli.py
 
-bench-search: setup  ## the search on full Fashion-MNIST, seeds 0 1 2, beside the tutorial recipe (~35 min; needs dataset-fashion-mnist)
+bench-search: setup  ## the search on full Fashion-MNIST, seeds 0 1 2, beside the tutorial recipe (~45 min; needs dataset-fashion-mnist)
 	.venv/bin/python bench/search_fashion.py --target size --seeds 0 1 2
 
 bench-workers: setup  ## the search's trial phase through the DAG on Celery: one TF worker vs two (~10 min)

@@ -58,7 +58,7 @@ class Splits:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     task_: Task | None = None  # None: a multi-class classifier over num_classes logits (before tasks had kinds)
-    # the search's selection slice: training rows no trial sees, for the second look at its few smallest passes
+    # the search's selection slice: training rows no trial sees, for the second look at its passes
     x_sel: np.ndarray | None = None
     y_sel: np.ndarray | None = None
 
