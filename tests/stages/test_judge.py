@@ -6,15 +6,10 @@ import functools
 
 import numpy as np
 from shears.config import GateConfig
-from shears.records import Recipe, TrialRecord
+from shears.records import TrialRecord
 from shears.stages.judge import Reference, constraints, pareto_frontier, second_look_candidates, select, walk
 
-
-def _trial(number: int, gz: int, acc: float, feasible: bool, cons: list[float] | None = None) -> TrialRecord:
-    recipe = Recipe(sparsity={"logits": 0.9}, prune_epochs=2, variant="int8")
-    return TrialRecord(number=number, round=1, origin="recipe", recipe=recipe, state="complete", accuracy=acc,
-                       gzip_bytes=gz, feasible=feasible,
-                       constraints=cons if cons is not None else ([-1.0] if feasible else [2.0]))
+from tests.stages.trials import trial_record
 
 
 def test_the_gates_become_constraints_on_the_validation_split() -> None:
@@ -42,20 +37,20 @@ def test_the_gates_become_constraints_on_the_validation_split() -> None:
 
 
 def test_the_winner_is_the_smallest_feasible_else_the_closest() -> None:
-    trials = [_trial(0, 52_000, 0.95, True), _trial(1, 13_000, 0.96, True), _trial(2, 7_000, 0.83, False),
-              _trial(3, 13_000, 0.97, True)]
+    trials = [trial_record(0, 52_000, 0.95, True), trial_record(1, 13_000, 0.96, True),
+              trial_record(2, 7_000, 0.83, False), trial_record(3, 13_000, 0.97, True)]
     winner, feasible = select(trials)
     assert (winner.number, feasible) == (3, True)  # same size as trial 1, more accurate
     assert pareto_frontier(trials) == [2, 3]
-    none = [_trial(0, 9_000, 0.8, False, [3.0, -1.0]), _trial(1, 8_000, 0.7, False, [9.0, 2.0]),
-            _trial(2, 7_000, 0.85, False, [1.0, -2.0])]
+    none = [trial_record(0, 9_000, 0.8, False, [3.0, -1.0]), trial_record(1, 8_000, 0.7, False, [9.0, 2.0]),
+            trial_record(2, 7_000, 0.85, False, [1.0, -2.0])]
     winner, feasible = select(none)
     assert (winner.number, feasible) == (2, False)
 
 
 def test_the_second_look_walks_one_trial_per_sparsity_allocation_largest_first() -> None:
     def at(number: int, gz: int, sparsity: float, feasible: bool = True) -> TrialRecord:
-        t = _trial(number, gz, 0.88, feasible)
+        t = trial_record(number, gz, 0.88, feasible)
         return t.model_copy(update={"recipe": t.recipe.model_copy(update={"sparsity": {"logits": sparsity}})})
 
     # seed 1 of the bench: 0.95, then 0.94 twice (12 and 20 epochs), then 0.93; 0.96 did not pass validation

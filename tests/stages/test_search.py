@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from shears.config import build_config
-from shears.records import LayerSensitivityRecord, Recipe, SensitivityPoint, SensitivityRecord, TrialRecord
+from shears.records import LayerSensitivityRecord, SensitivityPoint, SensitivityRecord, TrialRecord
 from shears.stages.search import (
     P_CLUSTERS,
     P_EPOCHS,
@@ -18,6 +18,8 @@ from shears.stages.search import (
     recipe_from_config,
     round_size,
 )
+
+from tests.stages.trials import trial_record
 
 PRUNABLE = {"conv": 108, "logits": 20280}
 LADDER = [0.5, 0.7, 0.8, 0.9, 0.95]
@@ -33,14 +35,6 @@ def _sensitivity() -> SensitivityRecord:
         layer("conv", 108, [3.0, 9.0, 15.0, 30.0, 50.0]),  # a tiny layer: every zero hurts
         layer("logits", 20280, [0.1, 0.4, 1.0, 4.0, 12.0]),
     ])
-
-
-def _trial(number: int, gz: int, acc: float, feasible: bool, cons: list[float] | None = None,
-           params: dict | None = None) -> TrialRecord:
-    recipe = Recipe(sparsity={"logits": 0.9}, prune_epochs=2, variant="int8")
-    return TrialRecord(number=number, round=1, origin="seed" if params else "recipe", recipe=recipe,
-                       params=params or {}, state="complete", accuracy=acc, gzip_bytes=gz, feasible=feasible,
-                       constraints=cons if cons is not None else ([-1.0] if feasible else [2.0]))
 
 
 def test_one_threshold_allocates_per_layer_sparsity_from_the_table() -> None:
@@ -95,7 +89,7 @@ def test_later_rounds_ask_optuna_and_never_repeat_a_recipe() -> None:
     cfg = build_config({"search": {"seed": 7, "bisect": False}})
     base = recipe_from_config(cfg, PRUNABLE, {"conv": 0.8, "logits": 0.8})
     first = propose(1, 3, [], cfg, _sensitivity(), PRUNABLE, base)
-    done = [_trial(i, 5000 - 1000 * i, 0.88, i > 0, params=p.params).model_copy(update={"recipe": p.recipe})
+    done = [trial_record(i, 5000 - 1000 * i, 0.88, i > 0, params=p.params).model_copy(update={"recipe": p.recipe})
             for i, p in enumerate(first)]
     second = propose(2, 3, done, cfg, _sensitivity(), PRUNABLE, base)
     assert len(second) == 3 and all(p.origin == "sampler" for p in second)
@@ -110,7 +104,7 @@ def test_later_rounds_ask_optuna_and_never_repeat_a_recipe() -> None:
 
 def _at_level(number: int, level: int, feasible: bool, cfg, **stack) -> TrialRecord:
     params = {P_LEVEL: level, **full_stack(cfg.search.space, 4), **stack}
-    return _trial(number, 5000 - 100 * level, 0.88, feasible, params=params)
+    return trial_record(number, 5000 - 100 * level, 0.88, feasible, params=params)
 
 
 def test_bisection_splits_the_gap_between_the_level_that_held_and_the_one_that_did_not() -> None:
@@ -165,7 +159,7 @@ def test_with_the_search_off_only_the_configured_recipe_runs() -> None:
     cfg = build_config({"search": {"enabled": False}})
     base = recipe_from_config(cfg, PRUNABLE, {"conv": 0.8, "logits": 0.8})
     assert [p.origin for p in propose(1, 5, [], cfg, None, PRUNABLE, base)] == ["recipe"]
-    assert propose(2, 5, [_trial(0, 1, 0.9, True)], cfg, None, PRUNABLE, base) == []
+    assert propose(2, 5, [trial_record(0, 1, 0.9, True)], cfg, None, PRUNABLE, base) == []
 
 
 def test_a_recipe_section_is_validated_and_resolved() -> None:
