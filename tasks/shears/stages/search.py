@@ -30,8 +30,8 @@ P_LEVEL, P_EPOCHS, P_CLUSTERS, P_QAT, P_VARIANT, P_DISTILL = "level", "epochs", 
 
 # how much more a rung costs than the rung below it at least, when the measurement says it costs less (pp)
 _TIE_BREAK = 1e-4
-# the rungs just below the most aggressive one that held on validation that the bisection fills in: where the
-# second look steps back to when that pass was luck (two: what three looks per search had, before the walk)
+# how many rungs just below the most aggressive one that held on validation the bisection fills in: where the
+# second look steps back to when that pass was luck (two, as when the second look was three looks)
 FALLBACK_RUNGS = 2
 
 

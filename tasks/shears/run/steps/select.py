@@ -28,25 +28,25 @@ def step_select(ctx: RunContext) -> dict[str, Any]:
             winner, feasible = select(done, baseline.metric)
         except ValueError:
             raise GateFailure(f"no trial completed: {why_no_trial(ctx, baseline, done)}") from None
-        done, winner, feasible = _second_look(ctx, done, winner, feasible)
+        done, winner, feasible, looked = _second_look(ctx, done, winner, feasible)
         _adopt(ctx, winner)
         if baseline.origin.startswith("Keras 3") and baseline.pretrained:
             _give_back_keras3(ctx, baseline.pretrained)
         if ctx.cfg.convert.saved_model:
             _saved_model(ctx)
         _other_variants(ctx, winner)
-        ctx.put_record(_search_record(ctx, baseline, done, winner, feasible))
+        ctx.put_record(_search_record(ctx, baseline, done, winner, feasible, looked))
     return {"winner": winner.number, "feasible": feasible, "trials": len(done), "gzip_bytes": winner.gzip_bytes,
             "score": winner.score, "metric": baseline.metric, "recipe": winner.recipe.describe()}
 
 
 def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
-                 feasible: bool) -> tuple[list[TrialRecord], TrialRecord, bool]:
+                 feasible: bool) -> tuple[list[TrialRecord], TrialRecord, bool, list[int]]:
     """The feasible trials (one per sparsity allocation: `second_look_candidates`), scored again on the
     selection slice no trial saw (and the baseline on it too), largest first: each that clears every gate's
     bound there becomes the winner, and the first that does not ends the walk (a fixed-sequence test, so the
-    winner held by luck no more often than one look would). Without a slice (search off, selection_fraction 0)
-    or a feasible trial, the validation split's verdict stands."""
+    winner held by luck no more often than one look would). Also the trials looked at, in order. Without a slice
+    (search off, selection_fraction 0) or a feasible trial, the validation split's verdict stands."""
     from shears.stages.bounds import bound_metric
     from shears.stages.judge import Reference, constraints, second_look_candidates, walk
     from shears.stages.measure import tflite_outputs
@@ -54,7 +54,7 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     search = ctx.cfg.search
     data = splits(ctx)
     if not search.enabled or not feasible or data.x_sel is None or data.y_sel is None:
-        return done, winner, feasible
+        return done, winner, feasible, []
     task, x_sel, y_sel = data.task, data.x_sel, data.y_sel
     base_sel = baseline_outputs(ctx, "sel")
     baseline = ctx.get_record(BaselineRecord)
@@ -62,7 +62,7 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     no_skill = task.no_skill(data.y_train, y_sel).get(task.primary, 0.0)
     ref = Reference(base_score, baseline.gzip_bytes or 0, no_skill, task.primary)
     judged = judged_rows(ctx)
-    rescored: dict[int, TrialRecord] = {}
+    rescored: dict[int, TrialRecord] = {}  # in the walk's order
 
     def holds(t: TrialRecord) -> bool:
         deploy = ctx.get(L.trial_file(t.number, "model.tflite"))
@@ -77,8 +77,8 @@ def _second_look(ctx: RunContext, done: list[TrialRecord], winner: TrialRecord,
     last = walk(second_look_candidates(done, search.second_look, task.primary), holds)
     done = [rescored.get(t.number, t) for t in done]
     if last is not None:
-        return done, rescored[last.number], True
-    return done, next(iter(rescored.values())), False  # the first re-scored did not hold: the closest
+        return done, rescored[last.number], True, list(rescored)
+    return done, next(iter(rescored.values())), False, list(rescored)  # the first did not hold: the closest
 
 
 def why_no_trial(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord]) -> str:
@@ -151,8 +151,8 @@ def _phase_seconds(ctx: RunContext) -> dict[str, float]:
 
 
 def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRecord], winner: TrialRecord,
-                   feasible: bool) -> SearchRecord:
-    from shears.stages.judge import pareto_frontier, second_look_candidates
+                   feasible: bool, looked: list[int]) -> SearchRecord:
+    from shears.stages.judge import pareto_frontier
     from shears.stages.search import fit_to_model
 
     search = ctx.cfg.search
@@ -171,8 +171,7 @@ def _search_record(ctx: RunContext, baseline: BaselineRecord, done: list[TrialRe
         confidence=search.confidence if search.enabled else None,
         judged_rows=judged_rows(ctx) if search.enabled else None,
         selection_rows=len(data.x_sel) if data.x_sel is not None else None,
-        second_look=[t.number for t in second_look_candidates(done, search.second_look, metric)
-                     if t.selection_feasible is not None],  # in the walk's order
+        second_look=looked,
     )
 
 
